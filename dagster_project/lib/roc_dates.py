@@ -1,0 +1,73 @@
+"""Dates as Taiwanese systems write them: ROC (民國) years in several shapes, or Gregorian.
+
+ROC year + 1911 = Gregorian year. Accepted shapes (digits may be full-width):
+  113/03/05  113-03-05  113.03.05  1130305  99/03/05  990305  民國113年3月5日  113年3月5日
+  2024-03-05  2024/03/05  20240305
+"""
+
+import re
+from datetime import date
+
+from dagster_project.lib.text_normalise import to_halfwidth
+
+ROC_OFFSET = 1911
+
+_SEPARATED = re.compile(r"^(\d{2,4})[/\-.](\d{1,2})[/\-.](\d{1,2})$")
+_CJK = re.compile(r"^(?:民國)?(\d{2,4})年(\d{1,2})月(\d{1,2})日$")
+_COMPACT = re.compile(r"^(\d{2,3}|\d{4})(\d{2})(\d{2})$")
+_ROC_YEAR_MONTH = re.compile(r"^(\d{2,3})(\d{2})$")
+
+
+class InvalidDate(ValueError):
+    pass
+
+
+def _year(text: str) -> int:
+    year = int(text)
+    # Four digits are Gregorian; two or three are ROC (民國 99 = 2010, 113 = 2024).
+    return year if len(text) == 4 else year + ROC_OFFSET
+
+
+def parse_date(raw: str | None) -> date | None:
+    """Parse one date; blank is None; a malformed or impossible date raises InvalidDate."""
+    if raw is None:
+        return None
+    text = to_halfwidth(str(raw)).replace(" ", "")
+    if text == "":
+        return None
+    match = _SEPARATED.match(text) or _CJK.match(text) or _COMPACT.match(text)
+    if not match:
+        raise InvalidDate(f"{raw!r} is not a date in a recognised form")
+    year, month, day = _year(match.group(1)), int(match.group(2)), int(match.group(3))
+    try:
+        return date(year, month, day)
+    except ValueError as exc:
+        raise InvalidDate(f"{raw!r} is not a real calendar date ({exc})") from None
+
+
+def parse_roc_year_month(raw: str | None) -> date:
+    """`11312` → 2024-12-01 (first day of the month)."""
+    text = to_halfwidth(str(raw or "")).replace("/", "").replace("-", "")
+    match = _ROC_YEAR_MONTH.match(text)
+    if not match:
+        raise InvalidDate(f"{raw!r} is not an ROC year-month such as 11312")
+    year, month = int(match.group(1)) + ROC_OFFSET, int(match.group(2))
+    if not 1 <= month <= 12:
+        raise InvalidDate(f"{raw!r} has month {month}")
+    return date(year, month, 1)
+
+
+def to_roc(day: date, form: str) -> str:
+    """Write a date the way one sender would (used by the sample generator)."""
+    roc = day.year - ROC_OFFSET
+    if form == "slash":
+        return f"{roc}/{day.month:02d}/{day.day:02d}"
+    if form == "compact":
+        return f"{roc}{day.month:02d}{day.day:02d}"
+    if form == "dash":
+        return f"{roc}-{day.month:02d}-{day.day:02d}"
+    if form == "cjk":
+        return f"民國{roc}年{day.month}月{day.day}日"
+    if form == "gregorian":
+        return day.isoformat()
+    raise ValueError(form)

@@ -1,0 +1,30 @@
+"""Undo the width and spelling variations senders put into otherwise valid text."""
+
+# Full-width digits, letters and the punctuation that appears in dates and numbers.
+_FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
+_FULLWIDTH[0x3000] = ord(" ")  # ideographic space
+
+
+def to_halfwidth(text: str) -> str:
+    return text.translate(_FULLWIDTH).strip()
+
+
+class NotANumber(ValueError):
+    pass
+
+
+def parse_count(raw: str | None) -> int | None:
+    """A non-negative-or-negative integer written with optional full-width digits and
+    thousands separators. Blank is None; anything else that is not an integer raises."""
+    if raw is None:
+        return None
+    text = to_halfwidth(str(raw)).replace(",", "").replace("，", "")
+    if text == "":
+        return None
+    if text.endswith(".0"):  # spreadsheets hand integers back as floats
+        text = text[:-2]
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-")
+    if not digits.isdigit():
+        raise NotANumber(f"{raw!r} is not a whole number")
+    return sign * int(digits)
