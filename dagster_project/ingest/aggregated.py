@@ -1,0 +1,188 @@
+"""Aggregated families (labour insurance, programme tallies, county submissions): small
+files, parsed in Python into a pandas frame per file."""
+
+import csv
+import io
+
+import pandas as pd
+from openpyxl import load_workbook
+
+from dagster_project.ingest.files import BadFile, LandedFile, decode, sha256_of
+from dagster_project.ingest.problems import FileRejected, Problem
+from dagster_project.lib.counties import UnknownCounty, resolve_county
+from dagster_project.lib.roc_dates import InvalidDate, parse_date, parse_roc_year_month
+from dagster_project.lib.text_normalise import NotANumber, parse_count, to_halfwidth
+
+LI_MEASURES = ("INSURED_LI", "INSURED_OA", "INSURED_OA_ONLY", "ANNUITY_RECIPIENTS",
+               "OA_DEATHS", "OA_DISABILITY_INJURY")
+TALLY_MEASURES = ("STARTUP_WORKSHOPS", "STARTUP_CONSULTATIONS", "MICROLOAN_APPROVALS",
+                  "UNION_FEMALE_CADRES_TRAINED", "EQUALITY_WEB_VISITS")
+LONG_COLUMNS = {"統計年月": "period", "縣市": "county", "單位": "unit", "項目代碼": "measure_code",
+                "數值": "value"}
+COUNTY_COLUMNS = {"縣市": "county", "年度": "roc_year", "季別": "quarter",
+                  "有就業意願轉介人數": "referred_willing", "社勞政聯合服務人數": "jointly_served",
+                  "新增共案數": "new_joint_cases", "推介就業人數": "placed",
+                  "穩定就業三個月人數": "stable_3m", "相對存款參與人數": "matched_savings_participants",
+                  "相對存款配合款金額": "matched_savings_amount", "社工核定員額": "sw_posts_approved",
+                  "社工進用人數": "sw_posts_filled", "填報日期": "submitted_on"}
+COUNTY_COUNTS = list(COUNTY_COLUMNS.values())[3:12]
+
+RAW_DDL = {
+    "raw.labour_insurance": "period_month date, county_code varchar, measure_code varchar, value bigint",
+    "raw.programme_tallies": "period_month date, unit varchar, measure_code varchar, value bigint",
+    "raw.county_submissions": """county_code varchar, year int, quarter int,
+        referred_willing bigint, jointly_served bigint, new_joint_cases bigint, placed bigint,
+        stable_3m bigint, matched_savings_participants bigint, matched_savings_amount bigint,
+        sw_posts_approved bigint, sw_posts_filled bigint, submitted_on date""",
+}
+
+
+class RowReader:
+    """Collects every problem of a file instead of stopping at the first."""
+
+    def __init__(self, landed: LandedFile):
+        self.landed, self.problems = landed, []
+
+    def fail(self, row, column, value, rule):
+        self.problems.append(Problem(self.landed.name, row, column, str(value), rule))
+
+    def parse(self, fn, row, column, value, rule):
+        try:
+            return fn(value)
+        except (InvalidDate, NotANumber, UnknownCounty) as exc:
+            self.fail(row, column, value, f"{rule}: {exc}")
+            return None
+
+    def raise_if_any(self):
+        if self.problems:
+            raise FileRejected(self.landed.name, self.problems)
+
+
+def _csv_rows(landed: LandedFile, data: bytes, columns: dict) -> list[tuple[int, dict]]:
+    """Rows as (row number, {canonical: text}); header must match the contract."""
+    try:
+        text = decode(landed.path, data)
+    except BadFile as exc:
+        raise FileRejected(landed.name, [Problem(landed.name, None, "-", "", str(exc))]) from None
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip().lstrip("\ufeff") for h in next(reader)]
+    return _rows_under(landed, header, [(i, r) for i, r in enumerate(reader, start=2)], columns)
+
+
+def _rows_under(landed, header, body, columns) -> list[tuple[int, dict]]:
+    missing = [h for h in columns if h not in header]
+    if missing:
+        raise FileRejected(landed.name, [Problem(landed.name, 1, ", ".join(missing),
+                                                 ",".join(header), "required column missing")])
+    rows = []
+    for number, values in body:
+        if not any(str(v or "").strip() for v in values):
+            continue  # trailing empty rows
+        if len(values) != len(header):
+            raise FileRejected(landed.name, [Problem(landed.name, number, "-", ",".join(values),
+                                                     f"row has {len(values)} fields, header {len(header)}")])
+        rows.append((number, {columns[h]: ("" if v is None else str(v).strip())
+                              for h, v in zip(header, values) if h in columns}))
+    if not rows:
+        raise FileRejected(landed.name, [Problem(landed.name, None, "-", "", "file has no data rows")])
+    return rows
+
+
+def _frame(landed: LandedFile, data: bytes, partition: str, rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    frame.insert(0, "partition_key", partition)
+    frame.insert(1, "source_file", str(landed.path))
+    frame.insert(2, "file_sha256", sha256_of(data))
+    return frame
+
+
+def _in_partition(day, partition: str) -> bool:
+    return f"{day.year}Q{(day.month - 1) // 3 + 1}" == partition
+
+
+def read_long_file(landed: LandedFile, partition: str) -> pd.DataFrame:
+    """Labour-insurance counts (per county) or programme tallies (per owner unit)."""
+    data = landed.path.read_bytes()
+    is_li = landed.family == "labour_insurance"
+    columns = {k: v for k, v in LONG_COLUMNS.items() if k != ("單位" if is_li else "縣市")}
+    r = RowReader(landed)
+    out = []
+    for number, row in _csv_rows(landed, data, columns):
+        month = r.parse(parse_roc_year_month, number, "統計年月", row["period"], "period")
+        value = r.parse(parse_count, number, "數值", row["value"], "value must be a whole number")
+        if row["value"] == "":
+            r.fail(number, "數值", "", "value is required")
+        measures = LI_MEASURES if is_li else TALLY_MEASURES
+        if row["measure_code"] not in measures:
+            r.fail(number, "項目代碼", row["measure_code"], f"must be one of {', '.join(measures)}")
+        if month and is_li and (month.year - 1911, month.month) != (
+                int(landed.fields["roc"]), int(landed.fields["month"])):
+            r.fail(number, "統計年月", row["period"], "period disagrees with the file name")
+        if month and not is_li and month.year != landed.fields["year"]:
+            r.fail(number, "統計年月", row["period"], "year disagrees with the file name")
+        if is_li:
+            key = r.parse(resolve_county, number, "縣市", row["county"], "county")
+        else:
+            key = to_halfwidth(row["unit"])
+            if key != landed.fields["unit"]:
+                r.fail(number, "單位", row["unit"], "unit disagrees with the file name")
+        if month and _in_partition(month, partition):
+            out.append({"source_row": number, "period_month": month,
+                        ("county_code" if is_li else "unit"): key,
+                        "measure_code": row["measure_code"], "value": value})
+    r.raise_if_any()
+    return _frame(landed, data, partition, out)
+
+
+def _xlsx_rows(landed: LandedFile) -> list[tuple[int, dict]]:
+    try:
+        wb = load_workbook(landed.path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a broken workbook
+        raise FileRejected(landed.name, [Problem(landed.name, None, "-", "",
+                                                 f"not a readable XLSX workbook ({exc})")]) from None
+    if "填報表" not in wb.sheetnames:
+        raise FileRejected(landed.name, [Problem(landed.name, None, "sheet", ",".join(wb.sheetnames),
+                                                 "workbook must have a sheet named 填報表")])
+    cells = [(i, ["" if v is None else str(v) for v in row])
+             for i, row in enumerate(wb["填報表"].iter_rows(values_only=True), start=1)]
+    wb.close()
+    # A title row may sit above the header: the header is the first row starting with 縣市.
+    for position, (number, values) in enumerate(cells):
+        if values and values[0].strip() == "縣市":
+            header = [v.strip() for v in values]
+            while header and header[-1] == "":
+                header.pop()
+            body = [(n, v[: len(header)]) for n, v in cells[position + 1:]]
+            return _rows_under(landed, header, body, COUNTY_COLUMNS)
+    raise FileRejected(landed.name, [Problem(landed.name, None, "縣市", "",
+                                             "no header row starting with 縣市 in sheet 填報表")])
+
+
+def read_county_submission(landed: LandedFile, partition: str) -> pd.DataFrame:
+    data = landed.path.read_bytes()
+    rows = (_xlsx_rows(landed) if landed.fields["ext"] == "xlsx"
+            else _csv_rows(landed, data, COUNTY_COLUMNS))
+    r = RowReader(landed)
+    if len(rows) != 1:
+        r.fail(rows[1][0], "-", "", "a county submission has exactly one data row")
+    out = []
+    for number, row in rows[:1]:
+        code = r.parse(resolve_county, number, "縣市", row["county"], "county")
+        if code and code != landed.fields["county"]:
+            r.fail(number, "縣市", row["county"], f"county disagrees with the file name ({landed.fields['county']})")
+        year = r.parse(parse_count, number, "年度", row["roc_year"], "ROC year")
+        quarter = r.parse(parse_count, number, "季別", row["quarter"], "quarter")
+        if (year, quarter) != (int(landed.fields["roc"]), int(landed.fields["q"])):
+            r.fail(number, "年度/季別", f"{row['roc_year']}/{row['quarter']}",
+                   "period disagrees with the file name")
+        record = {"source_row": number, "county_code": code, "year": (year or 0) + 1911,
+                  "quarter": quarter}
+        for col in COUNTY_COUNTS:
+            header = next(h for h, c in COUNTY_COLUMNS.items() if c == col)
+            record[col] = r.parse(parse_count, number, header, row[col], "must be a whole number")
+            if row[col] == "":
+                r.fail(number, header, "", "value is required")
+        record["submitted_on"] = r.parse(parse_date, number, "填報日期", row["submitted_on"], "date")
+        out.append(record)
+    r.raise_if_any()
+    return _frame(landed, data, partition, out)

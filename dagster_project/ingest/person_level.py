@@ -1,0 +1,220 @@
+"""Person-level files (rosters, employment-service records) through DuckDB.
+
+The file is decoded and numbered in Python (one file in memory at a time), then read by
+DuckDB's CSV reader from memory. Dates and county names are normalised once per distinct
+value with the same Python parsers every family uses; IDs are checked and replaced by an
+HMAC pseudonym in SQL, so raw IDs exist only in memory.
+"""
+
+import io
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from dagster_project.ingest.files import BadFile, LandedFile, decode, sha256_of
+from dagster_project.ingest.problems import FileRejected, Problem, redact_id
+from dagster_project.lib.counties import UnknownCounty, resolve_county
+from dagster_project.lib.national_id import SQL_MACRO
+from dagster_project.lib.pseudonym import SQL_EXPRESSION
+from dagster_project.lib.reference import branches
+from dagster_project.lib.roc_dates import InvalidDate, parse_date
+
+TARGET_GROUPS = ("獨力負擔家計者", "中高齡者", "高齡者", "身心障礙者", "原住民", "低收入戶", "中低收入戶",
+                 "長期失業者", "二度就業婦女", "家庭暴力被害人", "更生受保護人", "新住民", "施用毒品者")
+
+
+@dataclass(frozen=True)
+class PersonFamily:
+    table: str
+    columns: dict[str, str]  # header → canonical name
+    date_columns: tuple[str, ...]  # canonical names
+    required: tuple[str, ...]
+    allowed: dict[str, tuple[str, ...]]  # canonical → allowed values (blank allowed if "")
+    select: str  # canonical columns for the raw table, SQL over the normalised source
+
+
+ROSTERS = PersonFamily(
+    table="raw.training_rosters",
+    columns={"分署代碼": "branch_code", "班別代碼": "course_id", "訓練計畫": "programme",
+             "資通訊類": "is_ict", "身分證統一編號": "national_id", "出生日期": "birth_date",
+             "性別": "sex", "參訓身分": "trainee_status", "特定對象身分": "target_groups",
+             "戶籍縣市": "county", "開訓日期": "start_date", "結訓日期": "end_date",
+             "訓練狀態": "status", "訓後三個月內就業": "employed_within_3m"},
+    date_columns=("birth_date", "start_date", "end_date"),
+    required=("branch_code", "course_id", "programme", "national_id", "birth_date",
+              "start_date", "status", "county"),
+    allowed={"programme": ("職前訓練", "青年職業訓練", "在職訓練", "社會創新專案管理"),
+             "is_ict": ("Y", "N"), "sex": ("男", "女"),
+             "trainee_status": ("失業者", "在職者", "在學"),
+             "status": ("結訓", "退訓", "在訓"), "employed_within_3m": ("Y", "N", "")},
+    select="""branch_code, course_id, programme, is_ict = 'Y' as is_ict, person_key,
+              birth_date, sex, trainee_status, target_groups, county_code, start_date,
+              end_date, status, nullif(employed_within_3m, '') as employed_within_3m""",
+)
+
+EMPLOYMENT = PersonFamily(
+    table="raw.employment_services",
+    columns={"分署代碼": "branch_code", "案號": "case_id", "身分證統一編號": "national_id",
+             "出生日期": "birth_date", "戶籍縣市": "county", "特定對象身分": "target_groups",
+             "求職登記日期": "registration_date", "推介就業日期": "placement_date",
+             "穩定就業滿三個月": "stable_3m"},
+    date_columns=("birth_date", "registration_date", "placement_date"),
+    required=("branch_code", "case_id", "national_id", "birth_date", "registration_date",
+              "county"),
+    allowed={"stable_3m": ("Y", "N", "")},
+    select="""branch_code, case_id, person_key, birth_date, county_code, target_groups,
+              registration_date, placement_date, nullif(stable_3m, '') as stable_3m""",
+)
+
+RAW_DDL = {
+    "raw.training_rosters": """
+        branch_code varchar, course_id varchar, programme varchar, is_ict boolean,
+        person_key varchar, birth_date date, sex varchar, trainee_status varchar,
+        target_groups varchar[], county_code varchar, start_date date, end_date date,
+        status varchar, employed_within_3m varchar""",
+    "raw.employment_services": """
+        branch_code varchar, case_id varchar, person_key varchar, birth_date date,
+        county_code varchar, target_groups varchar[], registration_date date,
+        placement_date date, stable_3m varchar""",
+}
+
+
+def numbered_csv(landed: LandedFile, text: str, family: PersonFamily) -> bytes:
+    """Prefix every data line with its row number (header = row 1) so errors can name it."""
+    lines = text.splitlines()
+    header = [h.strip().lstrip("\ufeff") for h in lines[0].split(",")]
+    missing = [h for h in family.columns if h not in header]
+    unknown = [h for h in header if h not in family.columns]
+    if missing or unknown:
+        raise FileRejected(landed.name, [Problem(
+            landed.name, 1, ", ".join(missing or unknown), ",".join(header),
+            f"header must be exactly the columns of the contract; "
+            f"missing {missing or 'none'}, unexpected {unknown or 'none'}")])
+    canonical = ",".join(family.columns[h] for h in header)
+    body = [f"{i},{line}" for i, line in enumerate(lines[1:], start=2) if line.strip(", ")]
+    if not body:
+        raise FileRejected(landed.name, [Problem(landed.name, None, "-", "", "file has no data rows")])
+    return ("source_row," + canonical + "\n" + "\n".join(body) + "\n").encode("utf-8")
+
+
+def _value_maps(con, family: PersonFamily) -> None:
+    """Parse each distinct date and county spelling once, in Python."""
+    dates = con.sql(f"""select distinct v from (select unnest([{', '.join(family.date_columns)}]) v
+                        from src) where v is not null""").fetchall()
+    parsed = []
+    for (raw,) in dates:
+        try:
+            parsed.append((raw, parse_date(raw), None))
+        except InvalidDate as exc:
+            parsed.append((raw, None, str(exc)))
+    date_map = pd.DataFrame(parsed, columns=["raw", "parsed", "problem"]).astype(
+        {"raw": "object", "problem": "object"})
+    date_map["parsed"] = pd.to_datetime(date_map["parsed"]).dt.date
+    con.register("date_map_df", date_map)
+    con.execute("create or replace temp table date_map as "
+                "select raw, cast(parsed as date) parsed, problem from date_map_df")
+    names = con.sql("select distinct county from src where county is not null").fetchall()
+    resolved = []
+    for (raw,) in names:
+        try:
+            resolved.append((raw, resolve_county(raw), None))
+        except UnknownCounty as exc:
+            resolved.append((raw, None, str(exc)))
+    con.register("county_map_df", pd.DataFrame(resolved, columns=["raw", "code", "problem"]))
+    con.execute("create or replace temp table county_map as select * from county_map_df")
+
+
+def _problems(con, landed: LandedFile, family: PersonFamily) -> tuple[list[Problem], int]:
+    header_of = {v: k for k, v in family.columns.items()}
+    branch_codes = [b["branch_code"] for b in branches()]
+    checks = [f"""select source_row, 'national_id', national_id,
+                  'not a valid national ID or resident certificate number (checksum, DOMAIN.md §4)'
+                  from src where not tw_id_is_valid(upper(trim(national_id)))"""]
+    for col in family.required:
+        checks.append(f"select source_row, '{col}', '', 'required value is blank' from src "
+                      f"where {col} is null or trim({col}) = ''")
+    for col in family.date_columns:
+        checks.append(f"""select source_row, '{col}', {col}, problem from src
+                          join date_map on src.{col} = date_map.raw where problem is not null""")
+    checks.append("""select source_row, 'county', county, problem from src
+                     join county_map on src.county = county_map.raw where problem is not null""")
+    for col, values in family.allowed.items():
+        quoted = ", ".join(f"'{v}'" for v in values)
+        checks.append(f"select source_row, '{col}', {col}, 'must be one of: {' / '.join(v or '(blank)' for v in values)}' "
+                      f"from src where coalesce(trim({col}), '') not in ({quoted})")
+    checks.append(f"""select source_row, 'branch_code', branch_code,
+                      'must be the branch of the file name ({landed.fields["branch"]})'
+                      from src where branch_code <> '{landed.fields["branch"]}'
+                      or branch_code not in ({', '.join(f"'{b}'" for b in branch_codes)})""")
+    checks.append(f"""select source_row, 'target_groups', g, 'unknown target group; allowed: {'、'.join(TARGET_GROUPS)}'
+                      from (select source_row, unnest(string_split(replace(coalesce(target_groups, ''), ';', '、'), '、')) g from src)
+                      where trim(g) <> '' and trim(g) not in ({', '.join(f"'{t}'" for t in TARGET_GROUPS)})""")
+    query = " union all ".join(f"({c})" for c in checks)
+    total = con.sql(f"select count(*) from ({query})").fetchall()[0][0]
+    rows = con.sql(f"select * from ({query}) order by 1 limit 50").fetchall()
+    problems = [Problem(landed.name, row, header_of.get(col, col),
+                        redact_id(value) if col == "national_id" else (value or ""), rule)
+                for row, col, value, rule in rows]
+    return problems, total
+
+
+def _normalised(family: PersonFamily) -> str:
+    """The source with dates, counties, groups and the pseudonym in canonical form."""
+    joins, cols = [], []
+    for col in family.date_columns:
+        joins.append(f"left join date_map d_{col} on src.{col} = d_{col}.raw")
+        cols.append(f"d_{col}.parsed as {col}")
+    plain = [c for c in family.columns.values()
+             if c not in family.date_columns + ("national_id", "county", "target_groups")]
+    cols += [f"trim(src.{c}) as {c}" for c in plain]
+    cols += [
+        "source_row::int as source_row",
+        SQL_EXPRESSION.format(col="upper(trim(src.national_id))") + " as person_key",
+        "cm.code as county_code",
+        """list_filter(list_transform(string_split(replace(coalesce(src.target_groups, ''), ';', '、'), '、'),
+                       lambda g: trim(g)), lambda g: g <> '') as target_groups""",
+    ]
+    return (f"select {', '.join(cols)} from src left join county_map cm on src.county = cm.raw "
+            + " ".join(joins))
+
+
+def load_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, family: PersonFamily,
+              partition: str, pads: tuple[bytes, bytes]) -> int:
+    """Validate one file and append its rows to the raw table; all-or-nothing per file."""
+    data = landed.path.read_bytes()
+    sha = sha256_of(data)
+    try:
+        text = decode(landed.path, data)
+    except BadFile as exc:
+        raise FileRejected(landed.name, [Problem(landed.name, None, "-", "", str(exc))]) from None
+    payload = numbered_csv(landed, text, family)
+    try:
+        src = con.read_csv(io.BytesIO(payload), header=True, all_varchar=True, delimiter=",",
+                           quotechar='"', strict_mode=True, null_padding=False)
+    except duckdb.Error as exc:
+        raise FileRejected(landed.name, [Problem(landed.name, None, "-", "",
+                                                 f"not a readable CSV: {str(exc).splitlines()[0]}")]) from None
+    # A temp table (in memory) so the checks below do not parse the CSV again each time.
+    con.register("src_csv", src)
+    con.execute("create or replace temp table src as select * from src_csv")
+    con.unregister("src_csv")
+    try:
+        con.execute(SQL_MACRO)
+        _value_maps(con, family)
+        problems, total = _problems(con, landed, family)
+        if problems:
+            raise FileRejected(landed.name, problems, total)
+        inner, outer = pads
+        con.execute(
+            f"""insert into {family.table}
+                select $partition, $file, $sha, source_row, {family.select}
+                from ({_normalised(family)})""",
+            {"partition": partition, "file": str(landed.path), "sha": sha,
+             "inner_pad": inner, "outer_pad": outer})
+        return con.sql("select count(*) from src").fetchall()[0][0]
+    finally:
+        try:
+            con.execute("drop table if exists src")
+        except duckdb.TransactionException:
+            pass  # the caller rolls the aborted transaction back
