@@ -19,12 +19,12 @@ def split(total: int, weights) -> np.ndarray:
     weights = np.asarray(weights, dtype=float)
     if total == 0 or weights.sum() == 0:
         return np.zeros(weights.shape, dtype=np.int64)
-    quotas = total * weights / weights.sum()
+    quotas = (total * weights / weights.sum()).ravel()
     parts = np.floor(quotas).astype(np.int64)
     short = int(total - parts.sum())
     order = np.argsort(-(quotas - parts), kind="stable")
-    parts.flat[order.flat[:short]] += 1
-    return parts
+    parts[order[:short]] += 1
+    return parts.reshape(weights.shape)
 
 
 def split_capped(total: int, caps) -> np.ndarray:

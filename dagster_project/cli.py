@@ -1,0 +1,84 @@
+"""`tsdg`: sample, refresh, query (DOMAIN.md §7)."""
+
+import argparse
+import csv
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def _progress(message: str) -> None:
+    print(f"[tsdg {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def cmd_sample(args) -> int:
+    from dagster_project.sample.generate import generate
+
+    started = time.monotonic()
+    manifest = generate(Path(args.out), scale=args.scale, seed=args.seed, progress=_progress)
+    for family, rows in manifest["rows_per_family"].items():
+        _progress(f"{family}: {rows} rows")
+    _progress(f"sample written to {args.out} in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+def cmd_refresh(args) -> int:
+    from dagster_project.config import settings
+    from dagster_project.refresh import refresh
+
+    s = settings(args.sources, args.warehouse)
+    return refresh(s, progress=_progress)
+
+
+def cmd_query(args) -> int:
+    import duckdb
+
+    from dagster_project.config import settings
+    from dagster_project.publish.release import RELEASE_DB, latest_release
+
+    s = settings(None, args.warehouse)
+    release = latest_release(s.releases_dir)
+    if release is None:
+        print(f"no release under {s.releases_dir}: run `tsdg refresh` first", file=sys.stderr)
+        return 2
+    with duckdb.connect(str(release / RELEASE_DB), read_only=True) as con:
+        con.execute("set search_path = 'marts,registry'")
+        try:
+            result = con.execute(args.sql)
+        except duckdb.Error as exc:
+            print(f"query failed: {exc}", file=sys.stderr)
+            return 1
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow([d[0] for d in result.description])
+        while rows := result.fetchmany(10_000):
+            writer.writerows(rows)
+    return 0
+
+
+def main(argv=None) -> int:
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    parser = argparse.ArgumentParser(prog="tsdg", description="T-SDG labour indicator warehouse")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("sample", help="write calibrated synthetic sources")
+    p.add_argument("--out", required=True)
+    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=20250923)
+    p.set_defaults(fn=cmd_sample)
+    p = sub.add_parser("refresh", help="ingest, build and publish (the Dagster definitions, in-process)")
+    p.add_argument("--sources")
+    p.add_argument("--warehouse")
+    p.set_defaults(fn=cmd_refresh)
+    p = sub.add_parser("query", help="read-only SQL on the latest release; prints CSV")
+    p.add_argument("--warehouse")
+    p.add_argument("sql")
+    p.set_defaults(fn=cmd_query)
+    args = parser.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+"""The Dagster definitions: the one graph `dagster dev`, `tsdg refresh` and the tests run."""
+
+import dagster as dg
+
+from dagster_project.defs.ingest.assets import ingest_assets
+from dagster_project.defs.publish.assets import release
+from dagster_project.defs.reference.assets import reference_data
+from dagster_project.defs.resources import default_warehouse
+from dagster_project.defs.transform.assets import dbt_models, dbt_resource
+
+ALL_ASSETS = [*ingest_assets, reference_data, dbt_models, release]
+BUILD_ASSETS = [reference_data, dbt_models, release]  # unpartitioned: build and publish
+
+
+def resources(warehouse=None) -> dict:
+    return {"warehouse": warehouse or default_warehouse(), "dbt": dbt_resource()}
+
+
+defs = dg.Definitions(assets=ALL_ASSETS, resources=resources())

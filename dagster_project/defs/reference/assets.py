@@ -1,0 +1,31 @@
+"""The indicator registry and reference data as registry.* tables for dbt and the checks."""
+
+import dagster as dg
+import duckdb
+
+from dagster_project.config import REGISTRY_FILE
+from dagster_project.defs.resources import WarehouseResource
+from dagster_project.lib.registry import tables
+
+REGISTRY_TABLES = ("indicators", "indicator_measures", "window_rules", "targets", "counties",
+                   "branches")
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec(["registry", t], group_name="reference", kinds={"duckdb", "yaml"},
+                        description=f"registry.{t} from registry/indicators.yml and reference CSVs")
+           for t in REGISTRY_TABLES],
+)
+def reference_data(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    s = warehouse.settings
+    s.warehouse_dir.mkdir(parents=True, exist_ok=True)
+    frames = tables(REGISTRY_FILE)
+    with duckdb.connect(str(s.database)) as con:
+        con.execute("create schema if not exists registry")
+        for name in REGISTRY_TABLES:
+            con.register("frame", frames[name])
+            con.execute(f"create or replace table registry.{name} as select * from frame")
+            con.unregister("frame")
+    for name in REGISTRY_TABLES:
+        yield dg.MaterializeResult(asset_key=["registry", name],
+                                   metadata={"rows": len(frames[name])})

@@ -1,0 +1,50 @@
+-- The as-of dates of each indicator: every month-end (quarter-end for quarterly sources)
+-- from its first rule year up to the last month its flows reach.
+with
+
+indicators as (
+    select * from {{ source('registry', 'indicators') }} where alias_of is null
+),
+
+measures as (
+    select * from {{ source('registry', 'indicator_measures') }}
+),
+
+rules as (
+    select * from {{ source('registry', 'window_rules') }}
+),
+
+flows as (
+    select * from {{ ref('int_indicator_flows__monthly') }}
+),
+
+data_span as (
+    select measures.indicator_code, max(flows.period_month) as last_month
+    from measures
+    inner join flows on flows.flow_code = measures.numerator_flow
+    group by all
+),
+
+months as (
+    select
+        indicators.indicator_code,
+        indicators.frequency,
+        cast(unnest(generate_series(
+            make_date(min(rules.first_report_year), 1, 1), data_span.last_month, interval 1 month
+        )) as date) as as_of_month,
+    from indicators
+    inner join rules using (indicator_code)
+    inner join data_span using (indicator_code)
+    group by indicators.indicator_code, indicators.frequency, data_span.last_month
+),
+
+final as (
+    select
+        indicator_code,
+        as_of_month,
+        last_day(as_of_month) as as_of,
+    from months
+    where frequency = 'month' or month(as_of_month) % 3 = 0
+)
+
+select * from final
