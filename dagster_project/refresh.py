@@ -3,6 +3,7 @@ files (one single-run backfill), then build, test and publish."""
 
 import os
 import time
+from collections import Counter
 import warnings
 
 import dagster as dg
@@ -33,11 +34,14 @@ def _run(assets, resources, progress, tags=None, what=""):
     started = time.monotonic()
     result = dg.materialize(assets, resources=resources, instance=instance(), tags=tags,
                             raise_on_error=False)
+    materialized = Counter()
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":
-            progress(f"  materialized {event.asset_key.to_user_string()}")
+            materialized[event.asset_key.to_user_string()] += 1
         elif event.event_type_value == "STEP_FAILURE":
             progress(f"  FAILED {event.step_key}: {event.event_specific_data.error.message.strip()}")
+    for key, n in materialized.items():
+        progress(f"  materialized {key}" + (f" ({n} partitions)" if n > 1 else ""))
     progress(f"{what}: {'ok' if result.success else 'FAILED'} in {time.monotonic() - started:.1f} s")
     return result.success
 

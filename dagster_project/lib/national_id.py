@@ -41,15 +41,14 @@ def _letter_case() -> str:
 # A DuckDB macro: true when x has the shape and the checksum of a valid number.
 SQL_MACRO = f"""
 create or replace macro tw_id_is_valid(x) as (
-    regexp_full_match(coalesce(x, ''), '[A-Z][1289][0-9]{{8}}')
-    and (
+    case when regexp_full_match(coalesce(x, ''), '[A-Z][1289][0-9]{{8}}') then (
         (case substr(x, 1, 1) {_letter_case()} end) // 10
         + 9 * ((case substr(x, 1, 1) {_letter_case()} end) % 10)
-        + 8 * cast(substr(x, 2, 1) as int) + 7 * cast(substr(x, 3, 1) as int)
-        + 6 * cast(substr(x, 4, 1) as int) + 5 * cast(substr(x, 5, 1) as int)
-        + 4 * cast(substr(x, 6, 1) as int) + 3 * cast(substr(x, 7, 1) as int)
-        + 2 * cast(substr(x, 8, 1) as int) + cast(substr(x, 9, 1) as int)
-        + cast(substr(x, 10, 1) as int)
-    ) % 10 = 0
+        + 8 * try_cast(substr(x, 2, 1) as int) + 7 * try_cast(substr(x, 3, 1) as int)
+        + 6 * try_cast(substr(x, 4, 1) as int) + 5 * try_cast(substr(x, 5, 1) as int)
+        + 4 * try_cast(substr(x, 6, 1) as int) + 3 * try_cast(substr(x, 7, 1) as int)
+        + 2 * try_cast(substr(x, 8, 1) as int) + try_cast(substr(x, 9, 1) as int)
+        + try_cast(substr(x, 10, 1) as int)
+    ) % 10 = 0 else false end
 )
 """

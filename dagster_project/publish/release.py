@@ -14,7 +14,7 @@ import duckdb
 
 MARTS = ("indicator_values", "indicator_progress", "county_programme_quarterly")
 REGISTRY = ("indicators", "indicator_measures", "window_rules", "targets", "counties", "branches")
-RELEASE_DB = "marts.duckdb"
+RELEASE_DB = "release.duckdb"
 
 INDICATORS_CSV = """
     select
@@ -63,7 +63,7 @@ def _source_files(con) -> list[dict]:
                 "county_submissions", "programme_tallies")
     union = " union all ".join(
         f"select '{f}' as family, source_file, file_sha256, min(partition_key) as vintage "
-        f"from raw.{f} group by all" for f in families)
+        f"from source_warehouse.raw.{f} group by all" for f in families)
     rows = con.sql(f"select * from ({union}) order by family, source_file").fetchall()
     return [{"family": f, "path": p, "sha256": h, "vintage": v} for f, p, h, v in rows]
 
@@ -81,20 +81,21 @@ def publish(database: Path, releases_dir: Path, validation: dict) -> Path:
     building = releases_dir / f".building-{release_id}"
     building.mkdir()
     counts = {}
-    with duckdb.connect(str(database), read_only=True) as con:
-        con.execute(f"attach '{building / RELEASE_DB}' as release")
+    with duckdb.connect(str(building / RELEASE_DB)) as con:
+        con.execute(f"attach '{database}' as source_warehouse (read_only)")
         for schema, tables in (("marts", MARTS), ("registry", REGISTRY)):
-            con.execute(f"create schema if not exists release.{schema}")
+            con.execute(f"create schema {schema}")
             for table in tables:
-                con.execute(f"create table release.{schema}.{table} as "
-                            f"select * from {schema}.{table}")
+                con.execute(f"create table {schema}.{table} as "
+                            f"select * from source_warehouse.{schema}.{table}")
                 counts[f"{schema}.{table}"] = con.sql(
                     f"select count(*) from {schema}.{table}").fetchall()[0][0]
-        con.execute("detach release")
+        sources = _source_files(con)
+        con.execute("detach source_warehouse")
+        # The CSVs are written from the release's own tables, so they agree with them.
         counts["indicators.csv"] = _write_csv(con, INDICATORS_CSV, building / "indicators.csv")
         counts["indicator_progress.csv"] = _write_csv(
             con, PROGRESS_CSV, building / "indicator_progress.csv")
-        sources = _source_files(con)
     manifest = {
         "release_id": release_id,
         "created_at": created.isoformat(),

@@ -1,0 +1,35 @@
+# The two commands of the README: `make demo` and `make test`. Both create .venv first.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export DO_NOT_TRACK := 1
+
+.PHONY: setup demo test lint dev sample refresh clean
+
+$(BIN)/tsdg: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(BIN)/tsdg
+
+setup: $(BIN)/tsdg
+
+demo: setup
+	$(BIN)/tsdg sample --out sources/landing
+	$(BIN)/tsdg refresh
+	@echo "Release: $$(readlink -f warehouse/releases/latest)"
+	@echo "Try: $(BIN)/tsdg query \"select * from indicator_progress\""
+
+test: setup
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check dagster_project tests
+
+# The Dagster UI on the same definitions, runs kept under warehouse/dagster_home.
+dev: setup
+	mkdir -p warehouse/dagster_home
+	DAGSTER_HOME=$(CURDIR)/warehouse/dagster_home $(BIN)/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
+
+clean:
+	rm -rf warehouse sources/landing dbt/target

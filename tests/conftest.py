@@ -1,0 +1,43 @@
+"""Shared fixtures: one calibrated sample and one real refresh per test session."""
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+# A fixed test key: pseudonyms are reproducible across the session, and no key file is
+# created in the checkout by the tests.
+os.environ["TSDG_PSEUDONYM_KEY"] = "test-key-not-for-production"
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="session")
+def published_figures() -> list[dict]:
+    with open(HERE / "published_figures.csv", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory) -> tuple[Path, dict]:
+    from dagster_project.sample.generate import generate
+
+    out = tmp_path_factory.mktemp("landing")
+    manifest = generate(out, scale=1.0, progress=lambda m: None)
+    return out, manifest
+
+
+@pytest.fixture(scope="session")
+def refreshed(sample, tmp_path_factory):
+    """The sample through `tsdg refresh` (real Dagster, dbt and DuckDB) into a temp warehouse."""
+    from dagster_project.config import settings
+    from dagster_project.refresh import refresh
+
+    sources, _ = sample
+    s = settings(sources, tmp_path_factory.mktemp("warehouse"))
+    lines = []
+    code = refresh(s, progress=lines.append)
+    assert code == 0, "\n".join(lines)
+    return s
