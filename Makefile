@@ -21,6 +21,7 @@ demo: setup
 	@echo "Try: $(BIN)/tsdg query \"select * from indicator_progress\""
 
 test: setup
+	$(BIN)/ruff check dagster_project tests
 	$(BIN)/pytest
 
 lint: setup

@@ -3,8 +3,8 @@ files (one single-run backfill), then build, test and publish."""
 
 import os
 import time
-from collections import Counter
 import warnings
+from collections import Counter
 
 import dagster as dg
 

@@ -147,7 +147,7 @@ def _xlsx_rows(landed: LandedFile) -> list[tuple[int, dict]]:
              for i, row in enumerate(wb["填報表"].iter_rows(values_only=True), start=1)]
     wb.close()
     # A title row may sit above the header: the header is the first row starting with 縣市.
-    for position, (number, values) in enumerate(cells):
+    for position, (_, values) in enumerate(cells):
         if values and values[0].strip() == "縣市":
             header = [v.strip() for v in values]
             while header and header[-1] == "":

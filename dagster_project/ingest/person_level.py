@@ -6,6 +6,7 @@ value with the same Python parsers every family uses; IDs are checked and replac
 HMAC pseudonym in SQL, so raw IDs exist only in memory.
 """
 
+import contextlib
 import io
 from dataclasses import dataclass
 
@@ -128,7 +129,7 @@ def _value_maps(con, family: PersonFamily) -> None:
 def _problems(con, landed: LandedFile, family: PersonFamily) -> tuple[list[Problem], int]:
     header_of = {v: k for k, v in family.columns.items()}
     branch_codes = [b["branch_code"] for b in branches()]
-    checks = [f"""select source_row, 'national_id', national_id,
+    checks = ["""select source_row, 'national_id', national_id,
                   'not a valid national ID or resident certificate number (checksum, DOMAIN.md §4)'
                   from src where not tw_id_is_valid(upper(trim(national_id)))"""]
     for col in family.required:
@@ -214,7 +215,6 @@ def load_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, family: Person
              "inner_pad": inner, "outer_pad": outer})
         return con.sql("select count(*) from src").fetchall()[0][0]
     finally:
-        try:
+        # After a failed statement the caller rolls the aborted transaction back.
+        with contextlib.suppress(duckdb.TransactionException):
             con.execute("drop table if exists src")
-        except duckdb.TransactionException:
-            pass  # the caller rolls the aborted transaction back

@@ -7,7 +7,7 @@ or the new one, never a half-written one, and never the file a refresh is writin
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -75,7 +75,7 @@ def latest_release(releases_dir: Path) -> Path | None:
 
 def publish(database: Path, releases_dir: Path, validation: dict) -> Path:
     """Copy the marts of `database` into a new release and point `latest` at it."""
-    created = datetime.now(timezone.utc)
+    created = datetime.now(UTC)
     release_id = created.strftime("%Y%m%dT%H%M%S%fZ")
     releases_dir.mkdir(parents=True, exist_ok=True)
     building = releases_dir / f".building-{release_id}"

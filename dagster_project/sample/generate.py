@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from openpyxl import Workbook
 
-from dagster_project.lib.reference import counties
 from dagster_project.lib.national_id import with_check_digit
+from dagster_project.lib.reference import counties
 from dagster_project.sample import plan as P
 from dagster_project.sample.allocate import N_MONTHS, year_month
 from dagster_project.sample.mess import Mess, mess_for

@@ -58,12 +58,12 @@ def test_review_table_achievement(refreshed):
 
 def test_manifest_lists_sources_and_validation(refreshed, sample):
     manifest = json.loads((refreshed.releases_dir / "latest" / "manifest.json").read_text())
-    _, generated = sample
     files = {f["path"] for f in manifest["source_files"]}
     assert len(files) == sum(1 for p in sample[0].rglob("*") if p.suffix in (".csv", ".xlsx"))
     assert all(len(f["sha256"]) == 64 for f in manifest["source_files"])
-    assert manifest["validation"]["dbt_build"].get("pass", 0) > 40
-    assert "error" not in manifest["validation"]["dbt_build"]
+    dbt_build = manifest["validation"]["dbt_build"]
+    assert dbt_build["success"] >= 15 and dbt_build["pass"] >= 30  # models; tests and unit tests
+    assert set(dbt_build) == {"success", "pass"}
     assert manifest["row_counts"]["indicators.csv"] == manifest["row_counts"]["marts.indicator_values"]
 
 
@@ -71,8 +71,8 @@ def test_query_command_reads_the_latest_release(refreshed, capsys):
     from dagster_project.cli import main
 
     code = main(["query", "--warehouse", str(refreshed.warehouse_dir),
-                 "select indicator_code, display_value from indicator_values "
-                 "where indicator_code = '4.3.3' and as_of = '2024-12-31' and is_headline"])
+                 ("select indicator_code, display_value from indicator_values "
+                  "where indicator_code = '4.3.3' and as_of = '2024-12-31' and is_headline")])
     out = capsys.readouterr().out.splitlines()
     assert code == 0
     assert out == ["indicator_code,display_value", "4.3.3,390292.0"]

@@ -3,8 +3,8 @@
 import json
 import os
 import subprocess
-from collections import Counter
 import sys
+from collections import Counter
 from pathlib import Path
 
 import dagster as dg

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Wall time and peak memory of `tsdg sample` and `tsdg refresh` at a scale (default 1).
+#   benchmarks/run.sh [SCALE] [WORKDIR]
+# Prints one line per step: step, scale, wall seconds, peak RSS MiB, and the row counts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scale=${1:-1}
+work=${2:-$(mktemp -d)}
+export DO_NOT_TRACK=1 TSDG_PSEUDONYM_KEY=${TSDG_PSEUDONYM_KEY:-benchmark-key}
+measure() {  # name, command...
+  local name=$1; shift
+  /usr/bin/time -v "$@" > "$work/$name.out" 2> "$work/$name.time"
+  local wall rss
+  wall=$(grep "Elapsed (wall clock)" "$work/$name.time" | awk '{print $NF}')
+  rss=$(grep "Maximum resident set size" "$work/$name.time" | awk '{print $NF}')
+  printf '%-8s scale=%-4s wall=%-9s peak_rss=%d MiB\n' "$name" "$scale" "$wall" $((rss / 1024))
+}
+rm -rf "$work/landing" "$work/warehouse"
+measure sample .venv/bin/tsdg sample --out "$work/landing" --scale "$scale"
+grep -E "rows$" "$work/sample.out" | sed 's/^\[[^]]*\] /  /'
+measure refresh .venv/bin/tsdg refresh --sources "$work/landing" --warehouse "$work/warehouse"
+grep -E "ingest:|build and publish:" "$work/refresh.out" | sed 's/^\[[^]]*\] /  /'
+du -sh "$work/landing" "$work/warehouse/tsdg.duckdb" | sed 's/^/  /'
