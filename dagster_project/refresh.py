@@ -17,6 +17,11 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 
+# Dagster's console logger at INFO: the assets' own progress lines and failures, without
+# the per-event debug stream (all events are still in the run's event log).
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
 def quarters_with_files(s: Settings) -> list[str]:
     found = set()
     for family in FAMILIES:
@@ -33,7 +38,7 @@ def instance() -> dg.DagsterInstance:
 def _run(assets, resources, progress, tags=None, what=""):
     started = time.monotonic()
     result = dg.materialize(assets, resources=resources, instance=instance(), tags=tags,
-                            raise_on_error=False)
+                            raise_on_error=False, run_config=QUIET)
     materialized = Counter()
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":

@@ -17,8 +17,10 @@ _SHAPE = re.compile(r"^[A-Z][1289]\d{8}$")
 
 def _weighted_sum(letter: str, digits: str) -> int:
     code = LETTER_CODES[letter]
-    values = [code // 10, code % 10, *map(int, digits)]
-    return sum(w * v for w, v in zip(WEIGHTS, values))
+    total = code // 10 + 9 * (code % 10)
+    for weight, digit in zip(WEIGHTS[2:], digits):
+        total += weight * (ord(digit) - 48)
+    return total
 
 
 def is_valid(national_id: str) -> bool:

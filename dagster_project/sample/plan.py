@@ -175,9 +175,11 @@ def _training_outcomes(known: dict, scale: float) -> dict:
     employed = {n: np.zeros_like(a) for n, a in known.items()}
     first_end = (COURSE_MONTHS, B[0] - 1)  # courses ending 2017-04 .. 2020-12
     late_end = (C[1] + 1, N_MONTHS - 1)
-    y52_b = exact_numerator(0.8388, block_sum(_sum(known, RATE_52), _by_end(B)), 4)
-    e52_bc = block_sum(_sum(known, RATE_52), _by_end((B[0], C[1])))
-    y52_c = exact_numerator(0.8413, e52_bc, 4) - y52_b
+    y52_b = y52_c = None  # exact only at the calibrated scale
+    if scale == 1:
+        y52_b = exact_numerator(0.8388, block_sum(_sum(known, RATE_52), _by_end(B)), 4)
+        e52_bc = block_sum(_sum(known, RATE_52), _by_end((B[0], C[1])))
+        y52_c = exact_numerator(0.8413, e52_bc, 4) - y52_b
     plan52 = [(first_end, None, 0.82), (B, y52_b, None), (C, y52_c, None), (late_end, None, 0.84)]
     for block, total, rate in plan52:
         start_block = _by_end(block)
@@ -192,8 +194,9 @@ def _training_outcomes(known: dict, scale: float) -> dict:
         e86 = block_sum(_sum(known, youth52 + YOUTH_TRAINING), known_block)
         y_youth52 = block_sum(_sum(employed, youth52), known_block)
         y_g_before = block_sum(_sum(employed, YOUTH_TRAINING), known_block)
-        total = exact_numerator(rate, e86, 4) - y_youth52 - y_g_before
-        if scale != 1:
+        if scale == 1:
+            total = exact_numerator(rate, e86, 4) - y_youth52 - y_g_before
+        else:  # only the calibrated scale has to hit the published rate exactly
             total = round(block_sum(_sum(known, YOUTH_TRAINING), start_block) * rate)
         employed = add(employed, allocate_in_block(total, known, start_block, YOUTH_TRAINING))
     for block in (first_end, late_end):

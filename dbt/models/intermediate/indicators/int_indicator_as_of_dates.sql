@@ -1,5 +1,5 @@
 -- The as-of dates of each indicator: every month-end (quarter-end for quarterly sources)
--- from its first rule year up to the last month its flows reach.
+-- from its first rule year up to the last month its source reaches.
 with
 
 indicators as (
@@ -18,10 +18,19 @@ flows as (
     select * from {{ ref('int_indicator_flows__monthly') }}
 ),
 
+-- How far the indicator's source reaches: a count with no events in a month the source
+-- covers is zero, not missing.
+source_span as (
+    select split_part(flow_code, '.', 1) as flow_source, max(period_month) as last_month
+    from flows
+    group by all
+),
+
 data_span as (
-    select measures.indicator_code, max(flows.period_month) as last_month
+    select measures.indicator_code, max(source_span.last_month) as last_month
     from measures
-    inner join flows on flows.flow_code = measures.numerator_flow
+    inner join source_span
+        on source_span.flow_source = split_part(measures.numerator_flow, '.', 1)
     group by all
 ),
 
