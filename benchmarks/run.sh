@@ -15,6 +15,7 @@ measure() {  # name, command...
   rss=$(grep "Maximum resident set size" "$work/$name.time" | awk '{print $NF}')
   printf '%-8s scale=%-4s wall=%-9s peak_rss=%d MiB\n' "$name" "$scale" "$wall" $((rss / 1024))
 }
+mkdir -p "$work"
 rm -rf "$work/landing" "$work/warehouse"
 measure sample .venv/bin/tsdg sample --out "$work/landing" --scale "$scale"
 grep -E "rows$" "$work/sample.out" | sed 's/^\[[^]]*\] /  /'

@@ -44,11 +44,19 @@ def _run(assets, resources, progress, tags=None, what=""):
         if event.event_type_value == "ASSET_MATERIALIZATION":
             materialized[event.asset_key.to_user_string()] += 1
         elif event.event_type_value == "STEP_FAILURE":
-            progress(f"  FAILED {event.step_key}: {event.event_specific_data.error.message.strip()}")
+            progress(f"  FAILED {event.step_key}: {_root_cause(event.event_specific_data.error)}")
     for key, n in materialized.items():
         progress(f"  materialized {key}" + (f" ({n} partitions)" if n > 1 else ""))
     progress(f"{what}: {'ok' if result.success else 'FAILED'} in {time.monotonic() - started:.1f} s")
     return result.success
+
+
+def _root_cause(error) -> str:
+    """The innermost error's message: our own (e.g. which file, row and column), not
+    Dagster's 'error occurred while executing op' wrapper."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def refresh(s: Settings, progress=print) -> int:

@@ -58,13 +58,7 @@ events as (
 ),
 
 final as (
-    select
-        flow_code,
-        cast(period_month as date) as period_month,
-        cast(count(*) as bigint) as flow_amount,
-    from events
-    where is_counted and period_month is not null
-    group by all
+    {{ count_flows('events') }}
 )
 
 select * from final
