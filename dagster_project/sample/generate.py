@@ -9,8 +9,8 @@ import calendar
 import json
 import random
 from collections import Counter
-from functools import cache
 from datetime import date, timedelta
+from functools import cache
 from pathlib import Path
 
 import numpy as np
