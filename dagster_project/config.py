@@ -7,6 +7,10 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
 REGISTRY_FILE = PROJECT_ROOT / "registry" / "indicators.yml"
+# DuckDB takes 80 % of RAM by default; a bound keeps peak memory flat as data grows
+# (DuckDB spills to disk beyond it). dbt's profile reads the same variable.
+DUCKDB_MEMORY_LIMIT = os.environ.get("TSDG_DUCKDB_MEMORY_LIMIT", "2GB")
+DUCKDB_CONFIG = {"memory_limit": DUCKDB_MEMORY_LIMIT}
 FAMILIES = ("training_rosters", "employment_services", "labour_insurance",
             "county_submissions", "programme_tallies")
 
@@ -15,11 +19,22 @@ FAMILIES = ("training_rosters", "employment_services", "labour_insurance",
 class Settings:
     sources_dir: Path
     warehouse_dir: Path
+    build_database: Path | None = None  # set during a refresh: the file being built
+
+    @property
+    def working_database(self) -> Path:
+        """The last good warehouse (raw partitions, marts); refreshes build on a copy."""
+        return self.warehouse_dir / "tsdg.duckdb"
 
     @property
     def database(self) -> Path:
-        """The working warehouse every refresh writes; releases are copies of its marts."""
-        return self.warehouse_dir / "tsdg.duckdb"
+        """The file the assets read and write: the build of a refresh, else the working one."""
+        return self.build_database or self.working_database
+
+    @property
+    def validation_file(self) -> Path:
+        """Validation results of the build in `database`, read by the publish step."""
+        return self.database.parent / "validation.json"
 
     @property
     def releases_dir(self) -> Path:
@@ -30,7 +45,9 @@ class Settings:
         return Path(os.environ.get("TSDG_KEY_FILE", PROJECT_ROOT / ".tsdg" / "pseudonym.key"))
 
 
-def settings(sources: str | Path | None = None, warehouse: str | Path | None = None) -> Settings:
+def settings(sources: str | Path | None = None, warehouse: str | Path | None = None,
+             build_database: str | Path | None = None) -> Settings:
     sources = sources or os.environ.get("TSDG_SOURCES_DIR") or PROJECT_ROOT / "sources" / "landing"
     warehouse = warehouse or os.environ.get("TSDG_WAREHOUSE_DIR") or PROJECT_ROOT / "warehouse"
-    return Settings(Path(sources).resolve(), Path(warehouse).resolve())
+    return Settings(Path(sources).resolve(), Path(warehouse).resolve(),
+                    Path(build_database).resolve() if build_database else None)

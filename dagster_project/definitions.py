@@ -4,16 +4,18 @@ import dagster as dg
 
 from dagster_project.defs.ingest.assets import ingest_assets
 from dagster_project.defs.publish.assets import release
+from dagster_project.defs.quality.checks import gx_validation
 from dagster_project.defs.reference.assets import reference_data
 from dagster_project.defs.resources import default_warehouse
 from dagster_project.defs.transform.assets import dbt_models, dbt_resource
 
 ALL_ASSETS = [*ingest_assets, reference_data, dbt_models, release]
-BUILD_ASSETS = [reference_data, dbt_models, release]  # unpartitioned: build and publish
+# Unpartitioned: registry, dbt, GX validation (blocking checks) and publication.
+BUILD_ASSETS = [reference_data, dbt_models, gx_validation, release]
 
 
 def resources(warehouse=None) -> dict:
     return {"warehouse": warehouse or default_warehouse(), "dbt": dbt_resource()}
 
 
-defs = dg.Definitions(assets=ALL_ASSETS, resources=resources())
+defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=[gx_validation], resources=resources())

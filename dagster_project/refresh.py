@@ -1,25 +1,57 @@
-"""`tsdg refresh`: the Dagster definitions run in-process — ingest every quarter that has
-files (one single-run backfill), then build, test and publish."""
+"""`tsdg refresh`: write-audit-publish around the Dagster definitions, run in-process.
 
+1. Take the refresh lock (one refresh at a time), settle a stale WAL of the working
+   warehouse, move builds orphaned by a crashed refresh to failed/.
+2. Copy the working warehouse into builds/<id>/ and ingest, as one single-run backfill,
+   every quarter whose landed files differ from what the warehouse holds.
+3. Build the registry and the dbt models, validate with the GX suites (blocking checks),
+   and publish a release only on an explicit pass.
+4. On success the build replaces the working warehouse; on failure it moves to failed/<id>/
+   with its validation report, and the previous release and warehouse stay as they were.
+"""
+
+import fcntl
 import os
+import shutil
 import time
 import warnings
 from collections import Counter
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
+import duckdb
 
-from dagster_project.config import FAMILIES, Settings
+from dagster_project.config import FAMILIES, Settings, settings
 from dagster_project.defs.partitions import quarterly
 from dagster_project.defs.resources import WarehouseResource
-from dagster_project.ingest.files import landed_files
+from dagster_project.ingest.files import landed_files, sha256_of
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
-
 # Dagster's console logger at INFO: the assets' own progress lines and failures, without
 # the per-event debug stream (all events are still in the run's event log).
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+class RefreshBusy(RuntimeError):
+    pass
+
+
+@contextmanager
+def refresh_lock(s: Settings):
+    s.warehouse_dir.mkdir(parents=True, exist_ok=True)
+    with open(s.warehouse_dir / "refresh.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RefreshBusy(f"another refresh is running on {s.warehouse_dir}; "
+                              "try again when it has finished") from None
+        lock.write(str(os.getpid()))
+        lock.flush()
+        yield
 
 
 def quarters_with_files(s: Settings) -> list[str]:
@@ -30,9 +62,40 @@ def quarters_with_files(s: Settings) -> list[str]:
     return [k for k in quarterly.get_partition_keys() if k in found]
 
 
+def changed_quarters(s: Settings) -> list[str]:
+    """Quarters whose landed files (name and sha256) differ from what was last loaded.
+    Names, not paths: a landing area copied or mounted elsewhere is not a change."""
+    landed: dict[str, set] = {}
+    for family in FAMILIES:
+        for f in landed_files(s.sources_dir, family)[0]:
+            sha = sha256_of(f.path.read_bytes())
+            for p in f.partitions:
+                landed.setdefault(p, set()).add((family, f.name, sha))
+    loaded: dict[str, set] = {}
+    if s.database.exists():
+        with duckdb.connect(str(s.database), read_only=True) as con:
+            tables = {r[0] for r in con.sql("select table_schema || '.' || table_name "
+                                            "from information_schema.tables").fetchall()}
+            if "raw.partition_files" in tables:
+                for family, p, path, sha in con.sql(
+                        "select family, partition_key, source_file, file_sha256 "
+                        "from raw.partition_files").fetchall():
+                    loaded.setdefault(p, set()).add((family, Path(path).name, sha))
+    changed = {p for p in set(landed) | set(loaded) if landed.get(p) != loaded.get(p)}
+    return [k for k in quarterly.get_partition_keys() if k in changed]
+
+
 def instance() -> dg.DagsterInstance:
     """The persistent instance when DAGSTER_HOME is set (runs then show in `dagster dev`)."""
     return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+
+
+def _root_cause(error) -> str:
+    """The innermost error's message: our own (e.g. which file, row and column), not
+    Dagster's 'error occurred while executing op' wrapper."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def _run(assets, resources, progress, tags=None, what=""):
@@ -45,38 +108,97 @@ def _run(assets, resources, progress, tags=None, what=""):
             materialized[event.asset_key.to_user_string()] += 1
         elif event.event_type_value == "STEP_FAILURE":
             progress(f"  FAILED {event.step_key}: {_root_cause(event.event_specific_data.error)}")
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            check = event.event_specific_data
+            if not check.passed:
+                progress(f"  check {check.check_name} failed ({check.severity.value})")
     for key, n in materialized.items():
         progress(f"  materialized {key}" + (f" ({n} partitions)" if n > 1 else ""))
     progress(f"{what}: {'ok' if result.success else 'FAILED'} in {time.monotonic() - started:.1f} s")
     return result.success
 
 
-def _root_cause(error) -> str:
-    """The innermost error's message: our own (e.g. which file, row and column), not
-    Dagster's 'error occurred while executing op' wrapper."""
-    while error.cause is not None:
-        error = error.cause
-    return error.message.strip()
+def _settle(s: Settings, progress) -> None:
+    """A WAL left by a crashed writer is checkpointed into the working file before it is
+    copied (a copy without its WAL would lose data); orphaned builds are never published."""
+    wal = Path(f"{s.working_database}.wal")
+    if wal.exists():
+        progress(f"checkpointing stale {wal.name} left by an interrupted writer")
+        with duckdb.connect(str(s.working_database)) as con:
+            con.execute("checkpoint")
+    builds = s.warehouse_dir / "builds"
+    for orphan in sorted(builds.glob("*")) if builds.exists() else []:
+        target = s.warehouse_dir / "failed" / orphan.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(orphan, target)
+        (target / "REASON.txt").write_text("orphaned build of an interrupted refresh; not published\n")
+        progress(f"moved orphaned build {orphan.name} to failed/")
+
+
+def _report_failure(build: Settings, failed_dir: Path, progress) -> None:
+    from dagster_project.quality.validate import failure_lines
+
+    results_file = failed_dir / build.validation_file.name
+    if results_file.exists():
+        import json
+
+        results = json.loads(results_file.read_text(encoding="utf-8"))
+        if not results.get("passed"):
+            progress(f"validation failed: {results['errors']} blocking error(s), "
+                     f"{results['warnings']} warning(s):")
+            for line in failure_lines(results):
+                progress("  " + line)
+            progress(f"report: {results_file.with_suffix('.html')}")
+    progress(f"publication blocked; the failed build is kept in {failed_dir}; "
+             "the previous release is unchanged")
 
 
 def refresh(s: Settings, progress=print) -> int:
+    try:
+        with refresh_lock(s):
+            return _refresh(s, progress)
+    except RefreshBusy as exc:
+        progress(str(exc))
+        return 3
+
+
+def _refresh(s: Settings, progress) -> int:
     from dagster_project.definitions import BUILD_ASSETS, resources
     from dagster_project.defs.ingest.assets import ingest_assets
 
-    warehouse = WarehouseResource(sources_dir=str(s.sources_dir), warehouse_dir=str(s.warehouse_dir))
-    res = resources(warehouse)
-    quarters = quarters_with_files(s)
-    if not quarters:
+    if not quarters_with_files(s):
         progress(f"no source files under {s.sources_dir}")
         return 2
-    progress(f"ingesting {quarters[0]}..{quarters[-1]} from {s.sources_dir}")
-    tags = {"dagster/asset_partition_range_start": quarters[0],
-            "dagster/asset_partition_range_end": quarters[-1]}
-    if not _run(ingest_assets, res, progress, tags, "ingest"):
-        return 1
-    progress("building marts (dbt build) and publishing")
-    if not _run(BUILD_ASSETS, res, progress, what="build and publish"):
-        return 1
-    latest = s.releases_dir / "latest"
-    progress(f"release: {latest.resolve()}")
-    return 0
+    _settle(s, progress)
+    build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    build_dir = s.warehouse_dir / "builds" / build_id
+    build_dir.mkdir(parents=True)
+    build = settings(s.sources_dir, s.warehouse_dir, build_dir / s.working_database.name)
+    if s.working_database.exists():
+        shutil.copy2(s.working_database, build.database)
+    res = resources(WarehouseResource(sources_dir=str(s.sources_dir),
+                                      warehouse_dir=str(s.warehouse_dir),
+                                      build_database=str(build.database)))
+    ok = True
+    changed = changed_quarters(build)
+    if changed:
+        progress(f"ingesting {changed[0]}..{changed[-1]} ({len(changed)} changed quarters) "
+                 f"from {s.sources_dir}")
+        tags = {"dagster/asset_partition_range_start": changed[0],
+                "dagster/asset_partition_range_end": changed[-1]}
+        ok = _run(ingest_assets, res, progress, tags, "ingest")
+    else:
+        progress("no landed file changed since the last refresh")
+    if ok:
+        progress("building marts (dbt build), validating (Great Expectations) and publishing")
+        ok = _run(BUILD_ASSETS, res, progress, what="build, validate and publish")
+    if ok:
+        os.replace(build.database, s.working_database)
+        shutil.rmtree(build_dir)
+        progress(f"release: {(s.releases_dir / 'latest').resolve()}")
+        return 0
+    failed_dir = s.warehouse_dir / "failed" / build_id
+    failed_dir.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(build_dir, failed_dir)
+    _report_failure(build, failed_dir, progress)
+    return 1

@@ -10,10 +10,11 @@ class WarehouseResource(dg.ConfigurableResource):
 
     sources_dir: str
     warehouse_dir: str
+    build_database: str | None = None  # a refresh's build file (write-audit-publish)
 
     @property
     def settings(self) -> Settings:
-        return settings(self.sources_dir, self.warehouse_dir)
+        return settings(self.sources_dir, self.warehouse_dir, self.build_database)
 
 
 def default_warehouse() -> WarehouseResource:

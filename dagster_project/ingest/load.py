@@ -6,7 +6,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.ingest import aggregated, person_level
-from dagster_project.ingest.files import files_for_partition
+from dagster_project.ingest.files import files_for_partition, sha256_of
 from dagster_project.lib.pseudonym import load_key, sql_pads
 
 LINEAGE = "partition_key varchar, source_file varchar, file_sha256 varchar, source_row int"
@@ -21,6 +21,10 @@ RAW_TABLES = {
 
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("create schema if not exists raw")
+    # What each partition was last loaded from, including files that gave it no rows
+    # (a yearly tally file and its future quarters): refresh compares it with the landing.
+    con.execute("""create table if not exists raw.partition_files (family varchar,
+                   partition_key varchar, source_file varchar, file_sha256 varchar, row_count bigint)""")
     for table, ddl in {**person_level.RAW_DDL, **aggregated.RAW_DDL}.items():
         con.execute(f"create table if not exists {table} ({LINEAGE}, {ddl})")
 
@@ -36,6 +40,8 @@ def load_partition(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: st
     con.begin()
     try:
         con.execute(f"delete from {table} where partition_key = ?", [partition])
+        con.execute("delete from raw.partition_files where family = ? and partition_key = ?",
+                    [family, partition])
         for landed in files:
             if family == "training_rosters":
                 n = person_level.load_file(con, landed, person_level.ROSTERS, partition, pads)
@@ -50,6 +56,8 @@ def load_partition(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: st
                 con.unregister("frame")
                 n = len(frame)
             counts[landed.name] = n
+            con.execute("insert into raw.partition_files values (?, ?, ?, ?, ?)",
+                        [family, partition, str(landed.path), sha256_of(landed.path.read_bytes()), n])
             log(f"{family} {partition}: {landed.name} → {n} rows")
         con.commit()
     except BaseException:

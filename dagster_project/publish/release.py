@@ -7,6 +7,7 @@ or the new one, never a half-written one, and never the file a refresh is writin
 
 import json
 import os
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -73,8 +74,77 @@ def latest_release(releases_dir: Path) -> Path | None:
     return latest.resolve() if latest.exists() else None
 
 
-def publish(database: Path, releases_dir: Path, validation: dict) -> Path:
+REVISIONS = """
+    select
+        n.indicator_code, n.measure, n.group_code as "group",
+        coalesce(strftime(n.window_start, '%Y-%m-%d'), '') as window_start,
+        strftime(n.as_of, '%Y-%m-%d') as as_of,
+        o.indicator_value as old_value, n.indicator_value as new_value,
+        i.source_family
+    from marts.indicator_values as n
+    inner join previous.marts.indicator_values as o
+        on o.indicator_code = n.indicator_code and o.measure = n.measure
+        and o.group_code = n.group_code and o.as_of = n.as_of
+        and o.window_start is not distinct from n.window_start
+    inner join registry.indicators as i on i.indicator_code = n.indicator_code
+    where o.indicator_value is distinct from n.indicator_value
+    order by all
+"""
+
+
+class NotValidated(RuntimeError):
+    """Publication refused: no explicit validation pass for this build."""
+
+
+def _changed_sources(previous: Path, sources: list[dict]) -> dict[str, list[str]]:
+    """Per family, the source files added, removed or changed since `previous`."""
+    old = json.loads((previous / "manifest.json").read_text(encoding="utf-8"))["source_files"]
+    # By name: a landing area moved or mounted elsewhere is not a change of its files.
+    before = {(f["family"], Path(f["path"]).name): f["sha256"] for f in old}
+    after = {(f["family"], Path(f["path"]).name): f["sha256"] for f in sources}
+    changed: dict[str, list[str]] = {}
+    for key in sorted(set(before) | set(after)):
+        if before.get(key) != after.get(key):
+            changed.setdefault(key[0], []).append(key[1])
+    return changed
+
+
+def _write_revisions(con, previous: Path | None, sources: list[dict], path: Path) -> dict:
+    """revisions.csv: every figure whose value changed since the previous release, with the
+    source files of its family that changed (none listed = an unexplained revision)."""
+    if previous is None:
+        path.write_text("\ufeffindicator_code,measure,group,window_start,as_of,old_value,"
+                        "new_value,changed_source_files\n", encoding="utf-8")
+        return {"previous_release": None, "revised": 0, "unexplained": 0}
+    con.execute(f"attach '{previous / RELEASE_DB}' as previous (read_only)")
+    frame = con.sql(REVISIONS).df()
+    con.execute("detach previous")
+    changed = _changed_sources(previous, sources)
+    frame["changed_source_files"] = ["; ".join(changed.get(f, [])) for f in frame.pop("source_family")]
+    frame.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
+    return {"previous_release": previous.name, "revised": len(frame),
+            "unexplained": int((frame["changed_source_files"] == "").sum())}
+
+
+def require_pass(validation_file: Path, run_id: str | None = None) -> dict:
+    """The validation results of this build, or NotValidated."""
+    if not validation_file.exists():
+        raise NotValidated(f"refusing to publish: no validation results at {validation_file}")
+    results = json.loads(validation_file.read_text(encoding="utf-8"))
+    if run_id is not None and results.get("run_id") != run_id:
+        raise NotValidated(f"refusing to publish: {validation_file} is from run "
+                           f"{results.get('run_id')}, not from this run ({run_id})")
+    if results.get("passed") is not True:
+        raise NotValidated(f"refusing to publish: validation failed with {results.get('errors')} "
+                           f"blocking error(s); see {validation_file.with_suffix('.html')}")
+    return results
+
+
+def publish(database: Path, releases_dir: Path, validation: dict,
+            attachments: tuple[Path, ...] = ()) -> Path:
     """Copy the marts of `database` into a new release and point `latest` at it."""
+    if validation.get("passed") is not True:
+        raise NotValidated("refusing to publish: validation did not pass")
     created = datetime.now(UTC)
     release_id = created.strftime("%Y%m%dT%H%M%S%fZ")
     releases_dir.mkdir(parents=True, exist_ok=True)
@@ -96,12 +166,17 @@ def publish(database: Path, releases_dir: Path, validation: dict) -> Path:
         counts["indicators.csv"] = _write_csv(con, INDICATORS_CSV, building / "indicators.csv")
         counts["indicator_progress.csv"] = _write_csv(
             con, PROGRESS_CSV, building / "indicator_progress.csv")
+        revisions = _write_revisions(con, latest_release(releases_dir), sources,
+                                     building / "revisions.csv")
+    for attachment in attachments:
+        shutil.copy2(attachment, building / attachment.name)
     manifest = {
         "release_id": release_id,
         "created_at": created.isoformat(),
         "warehouse": str(database),
         "source_files": sources,
         "validation": validation,
+        "revisions": revisions,
         "row_counts": counts,
     }
     (building / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False),

@@ -3,7 +3,7 @@
 import dagster as dg
 import duckdb
 
-from dagster_project.config import FAMILIES
+from dagster_project.config import DUCKDB_CONFIG, FAMILIES
 from dagster_project.defs.partitions import quarterly
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.ingest.files import landed_files
@@ -35,7 +35,7 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
             context.log.warning(f"{path}: file name does not follow the {family} contract; not loaded")
         s.warehouse_dir.mkdir(parents=True, exist_ok=True)
         rows = files = 0
-        with duckdb.connect(str(s.database)) as con:
+        with duckdb.connect(str(s.database), config=DUCKDB_CONFIG) as con:
             ensure_raw_tables(con)
             for partition in context.partition_keys:
                 counts = load_partition(con, s.sources_dir, family, partition, s.key_file,

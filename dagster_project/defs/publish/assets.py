@@ -7,19 +7,28 @@ from dagster_dbt import get_asset_key_for_model
 
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.defs.transform.assets import DBT_SUMMARY, dbt_models
-from dagster_project.publish.release import MARTS, publish
+from dagster_project.publish.release import MARTS, publish, require_pass
 
 
 @dg.asset(
     group_name="publish",
     deps=[get_asset_key_for_model([dbt_models], m) for m in MARTS],
     kinds={"duckdb", "csv"},
-    description="A release folder under <warehouse>/releases/ and the `latest` pointer.",
+    description="A release folder under <warehouse>/releases/ and the `latest` pointer; "
+                "refuses to publish without this run's explicit validation pass.",
 )
 def release(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     s = warehouse.settings
-    summary_file = s.warehouse_dir / DBT_SUMMARY
-    validation = {"dbt_build": json.loads(summary_file.read_text())} if summary_file.exists() else {}
-    folder = publish(s.database, s.releases_dir, validation)
+    # Blocking checks have gaps across dbt and Python assets: read the results ourselves.
+    results = require_pass(s.validation_file, context.run_id)
+    summary_file = s.database.parent / DBT_SUMMARY
+    validation = {
+        "great_expectations": {k: results[k] for k in
+                               ("passed", "expectations", "errors", "warnings", "seconds")},
+        "dbt_build": json.loads(summary_file.read_text()) if summary_file.exists() else {},
+        "passed": True,
+    }
+    folder = publish(s.database, s.releases_dir, validation,
+                     (s.validation_file, s.validation_file.with_suffix(".html")))
     context.log.info(f"published {folder}")
     return dg.MaterializeResult(metadata={"release": dg.MetadataValue.path(str(folder))})

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 
-from dagster_project.config import DBT_PROJECT_DIR
+from dagster_project.config import DBT_PROJECT_DIR, DUCKDB_MEMORY_LIMIT
 from dagster_project.defs.resources import WarehouseResource
 
 # The dbt of this interpreter's environment, whether or not the venv is on PATH.
@@ -37,12 +37,13 @@ def ensure_manifest() -> Path:
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     # dbt runs in a subprocess; the profile reads the warehouse path from the environment.
     os.environ["TSDG_DATABASE"] = str(warehouse.settings.database)
+    os.environ["TSDG_DUCKDB_MEMORY_LIMIT"] = DUCKDB_MEMORY_LIMIT
     invocation = dbt.cli(["build"], context=context)
     yield from invocation.stream()
     # The publish step records what this build ran and how it ended.
     results = invocation.get_artifact("run_results.json")["results"]
     summary = Counter(r["status"] for r in results)
-    (warehouse.settings.warehouse_dir / DBT_SUMMARY).write_text(json.dumps(dict(summary)))
+    (warehouse.settings.database.parent / DBT_SUMMARY).write_text(json.dumps(dict(summary)))
 
 
 def dbt_resource() -> DbtCliResource:

@@ -1,0 +1,40 @@
+"""The GX suites as blocking Dagster asset checks on the tables they validate."""
+
+import json
+
+import dagster as dg
+
+from dagster_project.defs.resources import WarehouseResource
+from dagster_project.quality.report import render
+from dagster_project.quality.validate import load_suites, validate
+
+SUITES = load_suites()
+
+
+def _asset_key(table: str) -> dg.AssetKey:
+    return dg.AssetKey(table.split("."))  # dbt models are keyed <schema>/<model>
+
+
+@dg.multi_asset_check(
+    specs=[dg.AssetCheckSpec(name=f"gx_{s['name']}", asset=_asset_key(s["table"]), blocking=True,
+                             description=s.get("description", ""))
+           for s in SUITES],
+)
+def gx_validation(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
+    s = warehouse.settings
+    results = validate(s.database, SUITES) | {"run_id": context.run.run_id}
+    # The publish step reads this file and refuses to publish without an explicit pass.
+    s.validation_file.write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
+    s.validation_file.with_suffix(".html").write_text(render(results), encoding="utf-8")
+    for suite in results["suites"]:
+        failed = [e for e in suite["expectations"] if not e["success"]]
+        blocking = any(e["severity"] == "ERROR" for e in failed)
+        yield dg.AssetCheckResult(
+            check_name=f"gx_{suite['suite']}",
+            asset_key=_asset_key(suite["table"]),
+            passed=not failed,
+            severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
+            metadata={"expectations": len(suite["expectations"]), "failed": len(failed),
+                      "failures": "\n".join(f"{e['severity']} {e['rule']}: {e['unexpected_count']}"
+                                            for e in failed) or "none"},
+        )

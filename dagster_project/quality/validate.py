@@ -1,0 +1,118 @@
+"""Run the GX suites of expectations/ against a warehouse file and report the results.
+
+Each suite file names one table and holds GX expectation configurations; `meta.severity`
+says whether a failure blocks publication (ERROR) or is reported (WARN).
+"""
+
+import json
+import logging
+import os
+import time
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dagster_project.config import DUCKDB_MEMORY_LIMIT, PROJECT_ROOT
+
+SUITES_DIR = PROJECT_ROOT / "expectations"
+EXAMPLES = 5
+
+
+def load_suites(folder: Path = SUITES_DIR) -> list[dict]:
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _outcome(result) -> dict:
+    config = result.expectation_config
+    details = result.result or {}
+    examples = (details.get("details") or {}).get("unexpected_rows")
+    if hasattr(examples, "to_dict"):  # a DataFrame of the unexpected rows
+        examples = examples.head(EXAMPLES).to_dict("records")
+    examples = examples or details.get("partial_unexpected_list") or []
+    unexpected = details.get("unexpected_count")
+    if unexpected is None and config.type == "unexpected_rows_expectation":
+        unexpected = details.get("observed_value")
+    error = (result.exception_info or {}).get("exception_message")
+    return _json_safe({
+        "expectation": config.type,
+        "rule": config.meta.get("rule", config.type),
+        "severity": config.meta.get("severity", "ERROR"),
+        "success": bool(result.success),
+        "unexpected_count": unexpected,
+        "examples": list(examples)[:EXAMPLES],
+        "error": error,
+    })
+
+
+def validate(database: Path, suites: list[dict] | None = None) -> dict:
+    """Validate every suite against `database` (opened read-only); never raises on failures."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    warnings.filterwarnings("ignore")
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    import great_expectations as gx
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    from dagster_project.quality import gx_duckdb
+
+    gx_duckdb.install()
+    started = time.monotonic()
+    context = gx.get_context(mode="ephemeral")
+    source = context.data_sources.add_sql(
+        name="warehouse", connection_string=f"duckdb:///{database}?access_mode=read_only"
+                          f"&memory_limit={DUCKDB_MEMORY_LIMIT}")
+    reports = []
+    try:
+        for suite_def in suites or load_suites():
+            schema, table = suite_def["table"].split(".")
+            asset = source.add_table_asset(name=suite_def["name"], table_name=table, schema_name=schema)
+            batch = asset.add_batch_definition_whole_table("whole_table")
+            suite = context.suites.add(gx.ExpectationSuite(
+                name=suite_def["name"],
+                expectations=[ExpectationConfiguration(**e).to_domain_obj()
+                              for e in suite_def["expectations"]]))
+            definition = context.validation_definitions.add(
+                gx.ValidationDefinition(name=suite_def["name"], data=batch, suite=suite))
+            # COMPLETE: the unexpected rows' examples (lineage columns) are in the report.
+            result = definition.run(result_format={"result_format": "COMPLETE",
+                                                   "partial_unexpected_count": EXAMPLES})
+            outcomes = [_outcome(r) for r in result.results]
+            reports.append({"suite": suite_def["name"], "table": suite_def["table"],
+                            "description": suite_def.get("description", ""),
+                            "success": all(o["success"] for o in outcomes),
+                            "expectations": outcomes})
+    finally:
+        source.get_execution_engine().engine.dispose()
+    failures = [o for r in reports for o in r["expectations"] if not o["success"]]
+    return {
+        "validated_at": datetime.now(UTC).isoformat(),
+        "database": str(database),
+        "seconds": round(time.monotonic() - started, 2),
+        "passed": not any(f["severity"] == "ERROR" for f in failures),
+        "errors": sum(f["severity"] == "ERROR" for f in failures),
+        "warnings": sum(f["severity"] == "WARN" for f in failures),
+        "expectations": sum(len(r["expectations"]) for r in reports),
+        "suites": reports,
+    }
+
+
+def failure_lines(results: dict) -> list[str]:
+    """Readable lines naming each failed expectation with example rows."""
+    lines = []
+    for suite in results["suites"]:
+        for e in suite["expectations"]:
+            if e["success"]:
+                continue
+            lines.append(f"{e['severity']} {suite['table']}: {e['rule']} "
+                         f"({e['unexpected_count']} unexpected){' — ' + e['error'] if e['error'] else ''}")
+            lines += [f"    e.g. {json.dumps(x, ensure_ascii=False)}" for x in e["examples"]]
+    return lines

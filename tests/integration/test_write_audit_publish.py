@@ -1,0 +1,179 @@
+"""Validate before publishing: real refreshes (Dagster, dbt, GX) on copies of the session's
+sample and warehouse, each with one kind of damage."""
+
+import csv
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from openpyxl import load_workbook
+
+from dagster_project.config import settings
+from dagster_project.ingest.files import decode
+from dagster_project.lib.text_normalise import parse_count
+from dagster_project.publish.release import NotValidated, publish, require_pass
+from dagster_project.refresh import refresh, refresh_lock
+
+
+@pytest.fixture
+def copies(refreshed, tmp_path):
+    """A private copy of the landing area and of the refreshed warehouse."""
+    sources = tmp_path / "landing"
+    shutil.copytree(refreshed.sources_dir, sources)
+    shutil.copytree(refreshed.warehouse_dir, tmp_path / "warehouse", symlinks=True)
+    return settings(sources, tmp_path / "warehouse")
+
+
+def _release_digest(s) -> str:
+    latest = s.releases_dir / "latest"
+    digest = hashlib.sha256(str(latest.resolve()).encode())
+    for path in sorted(latest.iterdir()):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _refresh(s) -> tuple[int, str]:
+    lines = []
+    code = refresh(s, progress=lines.append)
+    return code, "\n".join(lines)
+
+
+def _rewrite_csv(path, edit):
+    """Edit a landed CSV's text (whatever its encoding) and write it back as UTF-8."""
+    text = decode(path, path.read_bytes())
+    path.write_text(edit(text), encoding="utf-8")
+
+
+def test_a_county_workbook_with_jointly_served_above_referred_is_blocked(copies):
+    before = _release_digest(copies)
+    workbook = next(p for p in sorted((copies.sources_dir / "county_submissions").glob("*_113Q2.xlsx")))
+    wb = load_workbook(workbook)
+    ws = wb["填報表"]
+    header_row = next(r for r in ws.iter_rows() if r[0].value == "縣市")
+    data = ws[header_row[0].row + 1]
+    data[4].value = str(parse_count(data[3].value) + 5)  # 社勞政聯合服務人數 > 有就業意願轉介人數
+    wb.save(workbook)
+
+    code, output = _refresh(copies)
+    print(output)
+    assert code == 1
+    assert "ERROR staging.stg_county__submissions: jointly_served ≤ referred_willing (1 unexpected)" in output
+    county = workbook.name.split("_")[0]
+    assert f'"source_file": "{workbook}", "county_code": "{county}", "report_year": 2024, "report_quarter": 2' in output
+    assert _release_digest(copies) == before
+    failed = list((copies.warehouse_dir / "failed").iterdir())
+    assert len(failed) == 1 and (failed[0] / "validation.html").exists()
+    assert "jointly_served ≤ referred_willing" in (failed[0] / "validation.html").read_text()
+    assert not list((copies.warehouse_dir / "builds").iterdir())
+
+
+def test_a_month_missing_a_county_and_a_negative_count_are_blocked(copies):
+    before = _release_digest(copies)
+    li = copies.sources_dir / "labour_insurance"
+    _rewrite_csv(li / "bli_11203.csv",
+                 lambda t: "\n".join(line for line in t.splitlines()
+                                      if "臺東縣" not in line and "台東縣" not in line))
+
+    def negative_deaths(text):
+        lines = text.splitlines()
+        i = next(i for i, line in enumerate(lines) if ",OA_DEATHS," in line)
+        lines[i] = lines[i].split(",OA_DEATHS,")[0] + ",OA_DEATHS,-5"
+        return "\n".join(lines)
+    _rewrite_csv(li / "bli_11304.csv", negative_deaths)
+    code, output = _refresh(copies)
+    print(output)
+    assert code == 1
+    assert "all 22 counties for every month and measure (6 unexpected)" in output
+    assert '"period": "2023-03"' in output and '"counties_missing": 1' in output
+    assert "stg_labour_insurance__county_counts: counts are not negative (1 unexpected)" in output
+    assert '"period": "2024-04", "measure_code": "OA_DEATHS"' in output
+    assert _release_digest(copies) == before
+
+
+def test_publishing_without_a_passing_validation_is_refused(copies, tmp_path):
+    results = tmp_path / "validation.json"
+    with pytest.raises(NotValidated, match="no validation results"):
+        require_pass(results, "run-1")
+    results.write_text('{"run_id": "run-0", "passed": true}')
+    with pytest.raises(NotValidated, match="not from this run"):
+        require_pass(results, "run-1")
+    results.write_text('{"run_id": "run-1", "passed": false, "errors": 2}')
+    with pytest.raises(NotValidated, match="2 blocking error"):
+        require_pass(results, "run-1")
+    before = _release_digest(copies)
+    with pytest.raises(NotValidated):
+        publish(copies.database, copies.releases_dir, {"passed": False})
+    assert _release_digest(copies) == before
+
+
+def test_a_second_refresh_is_refused_while_one_runs(copies):
+    with refresh_lock(copies):
+        code, output = _refresh(copies)
+    assert code == 3
+    assert "another refresh is running" in output
+
+
+READER = textwrap.dedent("""
+    import sys, time, duckdb, pathlib, json
+    releases, deadline = pathlib.Path(sys.argv[1]), time.time() + float(sys.argv[2])
+    seen, errors = set(), []
+    while time.time() < deadline:
+        try:
+            folder = (releases / "latest").resolve()
+            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+            with duckdb.connect(str(folder / "release.duckdb"), read_only=True) as con:
+                n = con.sql("select count(*) from marts.indicator_values").fetchall()[0][0]
+            if n != manifest["row_counts"]["marts.indicator_values"]:
+                errors.append(f"{folder.name}: {n} rows, manifest says otherwise")
+            seen.add(folder.name)
+        except Exception as exc:
+            errors.append(repr(exc))
+    print(json.dumps({"seen": sorted(seen), "errors": errors}))
+""")
+
+
+def test_readers_see_only_whole_releases_while_two_refreshes_run(copies):
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(copies.releases_dir), "90"],
+                              stdout=subprocess.PIPE, text=True)
+    time.sleep(2)
+    first_release = (copies.releases_dir / "latest").resolve().name
+    for _ in range(2):
+        code, output = _refresh(copies)
+        assert code == 0, output
+    out, _ = reader.communicate(timeout=200)
+    report = json.loads(out)
+    assert report["errors"] == []
+    assert first_release in report["seen"]
+    assert len(report["seen"]) >= 2  # it read across a switch of `latest`
+
+
+def test_changing_one_county_quarter_revises_exactly_its_figures(copies):
+    submission = next((copies.sources_dir / "county_submissions").glob("10014_113Q3.*"))
+    if submission.suffix == ".xlsx":
+        wb = load_workbook(submission)
+        ws = wb["填報表"]
+        row = next(r for r in ws.iter_rows() if r[0].value == "縣市")[0].row + 1
+        ws.cell(row, 4).value = str(parse_count(ws.cell(row, 4).value) + 7)
+        wb.save(submission)
+    else:
+        def bump(text):
+            header, data = text.splitlines()[:2]
+            fields = next(csv.reader([data]))
+            fields[3] = str(parse_count(fields[3]) + 7)  # 有就業意願轉介人數
+            return header + "\n" + ",".join(f'"{f}"' for f in fields) + "\n"
+        _rewrite_csv(submission, bump)
+    code, output = _refresh(copies)
+    assert code == 0, output
+    with open(copies.releases_dir / "latest" / "revisions.csv", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["indicator_code"], r["measure"], r["window_start"], r["as_of"]) for r in rows} == {
+        ("SSN.JOINT.1", "coverage_rate", "2024-01-01", "2024-09-30"),
+        ("SSN.JOINT.1", "coverage_rate", "2024-01-01", "2024-12-31"),
+    }
+    assert all(r["changed_source_files"] == submission.name for r in rows)
+    assert all(float(r["new_value"]) < float(r["old_value"]) for r in rows)
