@@ -20,5 +20,5 @@ rm -rf "$work/landing" "$work/warehouse"
 measure sample .venv/bin/tsdg sample --out "$work/landing" --scale "$scale"
 grep -E "rows$" "$work/sample.out" | sed 's/^\[[^]]*\] /  /'
 measure refresh .venv/bin/tsdg refresh --sources "$work/landing" --warehouse "$work/warehouse"
-grep -E "ingest:|build and publish:" "$work/refresh.out" | sed 's/^\[[^]]*\] /  /'
+grep -E "ingest:|build, validate and publish:" "$work/refresh.out" | sed 's/^\[[^]]*\] /  /'
 du -sh "$work/landing" "$work/warehouse/tsdg.duckdb" | sed 's/^/  /'
