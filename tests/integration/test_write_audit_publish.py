@@ -9,7 +9,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
+import duckdb
 import pytest
 from openpyxl import load_workbook
 
@@ -90,6 +92,7 @@ def test_a_month_missing_a_county_and_a_negative_count_are_blocked(copies):
     assert code == 1
     assert "all 22 counties for every month and measure (6 unexpected)" in output
     assert '"period": "2023-03"' in output and '"counties_missing": 1' in output
+    assert '"missing_county_codes": ["10014"]' in output  # 臺東縣
     assert "stg_labour_insurance__county_counts: counts are not negative (1 unexpected)" in output
     assert '"period": "2024-04", "measure_code": "OA_DEATHS"' in output
     assert _release_digest(copies) == before
@@ -177,3 +180,31 @@ def test_changing_one_county_quarter_revises_exactly_its_figures(copies):
     }
     assert all(r["changed_source_files"] == submission.name for r in rows)
     assert all(float(r["new_value"]) < float(r["old_value"]) for r in rows)
+
+
+def test_a_stale_wal_is_checkpointed_and_an_orphaned_build_is_retired(tmp_path):
+    from dagster_project.refresh import _settle
+
+    s = settings(tmp_path / "landing", tmp_path / "warehouse")
+    s.warehouse_dir.mkdir()
+    # A writer that dies before checkpointing leaves its changes in tsdg.duckdb.wal.
+    subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        import duckdb, os
+        con = duckdb.connect({str(s.working_database)!r})
+        con.execute("set checkpoint_threshold = '1GB'")
+        con.execute("create table kept as select 42 as answer")
+        os._exit(0)
+    """)], check=True)
+    wal = Path(f"{s.working_database}.wal")
+    assert wal.exists()
+    orphan = s.warehouse_dir / "builds" / "20200101T000000Z"
+    orphan.mkdir(parents=True)
+    (orphan / "tsdg.duckdb").write_bytes(b"half-written")
+    lines = []
+    _settle(s, lines.append)
+    assert not wal.exists()
+    with duckdb.connect(str(s.working_database), read_only=True) as con:
+        assert con.sql("select answer from kept").fetchall() == [(42,)]
+    assert not orphan.exists()
+    assert (s.warehouse_dir / "failed" / orphan.name / "REASON.txt").exists()
+    assert any("orphaned build" in line for line in lines)
