@@ -11,6 +11,7 @@
 """
 
 import fcntl
+import json
 import os
 import shutil
 import time
@@ -140,8 +141,6 @@ def _report_failure(build: Settings, failed_dir: Path, progress) -> None:
 
     results_file = failed_dir / build.validation_file.name
     if results_file.exists():
-        import json
-
         results = json.loads(results_file.read_text(encoding="utf-8"))
         if not results.get("passed"):
             progress(f"validation failed: {results['errors']} blocking error(s), "

@@ -7,7 +7,7 @@ import io
 import pandas as pd
 from openpyxl import load_workbook
 
-from dagster_project.ingest.files import BadFile, LandedFile, decode, sha256_of
+from dagster_project.ingest.files import BadFile, LandedFile, decode
 from dagster_project.ingest.problems import FileRejected, Problem
 from dagster_project.lib.counties import UnknownCounty, resolve_county
 from dagster_project.lib.roc_dates import InvalidDate, parse_date, parse_roc_year_month
@@ -88,11 +88,11 @@ def _rows_under(landed, header, body, columns) -> list[tuple[int, dict]]:
     return rows
 
 
-def _frame(landed: LandedFile, data: bytes, partition: str, rows: list[dict]) -> pd.DataFrame:
+def _frame(landed: LandedFile, sha: str, partition: str, rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame.insert(0, "partition_key", partition)
     frame.insert(1, "source_file", str(landed.path))
-    frame.insert(2, "file_sha256", sha256_of(data))
+    frame.insert(2, "file_sha256", sha)
     return frame
 
 
@@ -100,9 +100,8 @@ def _in_partition(day, partition: str) -> bool:
     return f"{day.year}Q{(day.month - 1) // 3 + 1}" == partition
 
 
-def read_long_file(landed: LandedFile, partition: str) -> pd.DataFrame:
+def read_long_file(landed: LandedFile, data: bytes, sha: str, partition: str) -> pd.DataFrame:
     """Labour-insurance counts (per county) or programme tallies (per owner unit)."""
-    data = landed.path.read_bytes()
     is_li = landed.family == "labour_insurance"
     columns = {k: v for k, v in LONG_COLUMNS.items() if k != ("單位" if is_li else "縣市")}
     r = RowReader(landed)
@@ -131,12 +130,12 @@ def read_long_file(landed: LandedFile, partition: str) -> pd.DataFrame:
                         ("county_code" if is_li else "unit"): key,
                         "measure_code": row["measure_code"], "value": value})
     r.raise_if_any()
-    return _frame(landed, data, partition, out)
+    return _frame(landed, sha, partition, out)
 
 
-def _xlsx_rows(landed: LandedFile) -> list[tuple[int, dict]]:
+def _xlsx_rows(landed: LandedFile, data: bytes) -> list[tuple[int, dict]]:
     try:
-        wb = load_workbook(landed.path, read_only=True, data_only=True)
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a broken workbook
         raise FileRejected(landed.name, [Problem(landed.name, None, "-", "",
                                                  f"not a readable XLSX workbook ({exc})")]) from None
@@ -158,9 +157,9 @@ def _xlsx_rows(landed: LandedFile) -> list[tuple[int, dict]]:
                                              "no header row starting with 縣市 in sheet 填報表")])
 
 
-def read_county_submission(landed: LandedFile, partition: str) -> pd.DataFrame:
-    data = landed.path.read_bytes()
-    rows = (_xlsx_rows(landed) if landed.fields["ext"] == "xlsx"
+def read_county_submission(landed: LandedFile, data: bytes, sha: str,
+                           partition: str) -> pd.DataFrame:
+    rows = (_xlsx_rows(landed, data) if landed.fields["ext"] == "xlsx"
             else _csv_rows(landed, data, COUNTY_COLUMNS))
     r = RowReader(landed)
     if len(rows) != 1:
@@ -185,4 +184,4 @@ def read_county_submission(landed: LandedFile, partition: str) -> pd.DataFrame:
         record["submitted_on"] = r.parse(parse_date, number, "填報日期", row["submitted_on"], "date")
         out.append(record)
     r.raise_if_any()
-    return _frame(landed, data, partition, out)
+    return _frame(landed, sha, partition, out)

@@ -43,21 +43,25 @@ def load_partition(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: st
         con.execute("delete from raw.partition_files where family = ? and partition_key = ?",
                     [family, partition])
         for landed in files:
+            data = landed.path.read_bytes()  # read and hashed once per file
+            sha = sha256_of(data)
             if family == "training_rosters":
-                n = person_level.load_file(con, landed, person_level.ROSTERS, partition, pads)
+                n = person_level.load_file(con, landed, data, sha, person_level.ROSTERS,
+                                           partition, pads)
             elif family == "employment_services":
-                n = person_level.load_file(con, landed, person_level.EMPLOYMENT, partition, pads)
+                n = person_level.load_file(con, landed, data, sha, person_level.EMPLOYMENT,
+                                           partition, pads)
             else:
                 reader = (aggregated.read_county_submission if family == "county_submissions"
                           else aggregated.read_long_file)
-                frame = reader(landed, partition)
+                frame = reader(landed, data, sha, partition)
                 con.register("frame", frame)
                 con.execute(f"insert into {table} by name select * from frame")
                 con.unregister("frame")
                 n = len(frame)
             counts[landed.name] = n
             con.execute("insert into raw.partition_files values (?, ?, ?, ?, ?)",
-                        [family, partition, str(landed.path), sha256_of(landed.path.read_bytes()), n])
+                        [family, partition, str(landed.path), sha, n])
             log(f"{family} {partition}: {landed.name} → {n} rows")
         con.commit()
     except BaseException:

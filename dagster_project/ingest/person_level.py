@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from dagster_project.ingest.files import BadFile, LandedFile, decode, sha256_of
+from dagster_project.ingest.files import BadFile, LandedFile, decode
 from dagster_project.ingest.problems import FileRejected, Problem, redact_id
 from dagster_project.lib.counties import UnknownCounty, resolve_county
 from dagster_project.lib.national_id import SQL_MACRO
@@ -180,11 +180,9 @@ def _normalised(family: PersonFamily) -> str:
             + " ".join(joins))
 
 
-def load_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, family: PersonFamily,
-              partition: str, pads: tuple[bytes, bytes]) -> int:
+def load_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, data: bytes, sha: str,
+              family: PersonFamily, partition: str, pads: tuple[bytes, bytes]) -> int:
     """Validate one file and append its rows to the raw table; all-or-nothing per file."""
-    data = landed.path.read_bytes()
-    sha = sha256_of(data)
     try:
         text = decode(landed.path, data)
     except BadFile as exc:
