@@ -41,6 +41,11 @@ class Settings:
         return self.warehouse_dir / "releases"
 
     @property
+    def quarantine_dir(self) -> Path:
+        """Refused files, moved whole out of the landing area, with their reports."""
+        return self.warehouse_dir / "quarantine"
+
+    @property
     def key_file(self) -> Path:
         return Path(os.environ.get("TSDG_KEY_FILE", PROJECT_ROOT / ".tsdg" / "pseudonym.key"))
 

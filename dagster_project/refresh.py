@@ -64,25 +64,28 @@ def quarters_with_files(s: Settings) -> list[str]:
 
 
 def changed_quarters(s: Settings) -> list[str]:
-    """Quarters whose landed files (name and sha256) differ from what was last loaded.
-    Names, not paths: a landing area copied or mounted elsewhere is not a change."""
-    landed: dict[str, set] = {}
-    for family in FAMILIES:
-        for f in landed_files(s.sources_dir, family)[0]:
-            sha = sha256_of(f.path.read_bytes())
-            for p in f.partitions:
-                landed.setdefault(p, set()).add((family, f.name, sha))
-    loaded: dict[str, set] = {}
+    """Quarters with a landed file the warehouse has not taken in yet (new name or new
+    content). Names, not paths: a landing area copied or mounted elsewhere is not a change;
+    a file that was loaded and later removed from the landing area stays loaded."""
+    received: set[tuple[str, str, str]] = set()
     if s.database.exists():
         with duckdb.connect(str(s.database), read_only=True) as con:
             tables = {r[0] for r in con.sql("select table_schema || '.' || table_name "
                                             "from information_schema.tables").fetchall()}
-            if "raw.partition_files" in tables:
-                for family, p, path, sha in con.sql(
-                        "select family, partition_key, source_file, file_sha256 "
-                        "from raw.partition_files").fetchall():
-                    loaded.setdefault(p, set()).add((family, Path(path).name, sha))
-    changed = {p for p in set(landed) | set(loaded) if landed.get(p) != loaded.get(p)}
+            if "raw.landed_files" in tables:
+                received = set(con.sql("""select family, file_name, file_sha256 from raw.landed_files
+                                          where state in ('loaded', 'superseded')""").fetchall())
+    changed: set[str] = set()
+    has_misnamed = False
+    for family in FAMILIES:
+        good, misnamed = landed_files(s.sources_dir, family)
+        for f in good:
+            if (family, f.name, sha256_of(f.path.read_bytes())) not in received:
+                changed.update(f.partitions)
+        if misnamed:
+            has_misnamed = True
+    if has_misnamed and not changed:  # any ingest run refuses them; make sure one comes
+        changed.add(quarterly.get_last_partition_key())
     return [k for k in quarterly.get_partition_keys() if k in changed]
 
 
@@ -116,7 +119,7 @@ def _run(assets, resources, progress, tags=None, what=""):
     for key, n in materialized.items():
         progress(f"  materialized {key}" + (f" ({n} partitions)" if n > 1 else ""))
     progress(f"{what}: {'ok' if result.success else 'FAILED'} in {time.monotonic() - started:.1f} s")
-    return result.success
+    return result
 
 
 def _settle(s: Settings, progress) -> None:
@@ -134,6 +137,36 @@ def _settle(s: Settings, progress) -> None:
         os.replace(orphan, target)
         (target / "REASON.txt").write_text("orphaned build of an interrupted refresh; not published\n")
         progress(f"moved orphaned build {orphan.name} to failed/")
+
+
+def _report_quarantined(build: Settings, run_id: str, progress) -> None:
+    """One line per file refused by this run, naming its first problem and its report."""
+    if not build.database.exists():
+        return
+    with duckdb.connect(str(build.database), read_only=True) as con:
+        rows = con.execute("""select file_name, state_reason, quarantine_report from raw.landed_files
+                              where state = 'quarantined' and run_id = ? order by family, file_name""",
+                           [run_id]).fetchall()
+    for name, reason, report in rows:
+        progress(f"QUARANTINED {name}: {reason}")
+        progress(f"    report: {report}")
+    if rows:
+        progress(f"{len(rows)} file(s) quarantined under {build.quarantine_dir}; "
+                 "the other files loaded")
+
+
+def _report_attention(release: Path, progress) -> None:
+    """Warnings a data engineer should act on, from the release just published."""
+    attention = json.loads((release / "manifest.json").read_text(encoding="utf-8"))["attention"]
+    labels = {"overdue_submissions": "OVERDUE submissions",
+              "withheld_figures": "WITHHELD figures (incomplete data)",
+              "quarantined_files": "quarantined files on record"}
+    for key, label in labels.items():
+        item = attention[key]
+        if item["count"]:
+            progress(f"{label}: {item['count']}")
+            for line in item["first"][:5]:
+                progress(f"    {line}")
 
 
 def _report_failure(build: Settings, failed_dir: Path, progress) -> None:
@@ -185,16 +218,20 @@ def _refresh(s: Settings, progress) -> int:
                  f"from {s.sources_dir}")
         tags = {"dagster/asset_partition_range_start": changed[0],
                 "dagster/asset_partition_range_end": changed[-1]}
-        ok = _run(ingest_assets, res, progress, tags, "ingest")
+        result = _run(ingest_assets, res, progress, tags, "ingest")
+        ok = result.success
+        _report_quarantined(build, result.run_id, progress)
     else:
         progress("no landed file changed since the last refresh")
     if ok:
         progress("building marts (dbt build), validating (Great Expectations) and publishing")
-        ok = _run(BUILD_ASSETS, res, progress, what="build, validate and publish")
+        ok = _run(BUILD_ASSETS, res, progress, what="build, validate and publish").success
     if ok:
         os.replace(build.database, s.working_database)
         shutil.rmtree(build_dir)
-        progress(f"release: {(s.releases_dir / 'latest').resolve()}")
+        release = (s.releases_dir / "latest").resolve()
+        _report_attention(release, progress)
+        progress(f"release: {release}")
         return 0
     failed_dir = s.warehouse_dir / "failed" / build_id
     failed_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -10,8 +10,9 @@ from openpyxl import load_workbook
 from dagster_project.ingest.files import BadFile, LandedFile, decode
 from dagster_project.ingest.problems import FileRejected, Problem
 from dagster_project.lib.counties import UnknownCounty, resolve_county
+from dagster_project.lib.reference import counties
 from dagster_project.lib.roc_dates import InvalidDate, parse_date, parse_roc_year_month
-from dagster_project.lib.text_normalise import NotANumber, parse_count, to_halfwidth
+from dagster_project.lib.text_normalise import NotANumber, is_placeholder, parse_count, to_halfwidth
 
 LI_MEASURES = ("INSURED_LI", "INSURED_OA", "INSURED_OA_ONLY", "ANNUITY_RECIPIENTS",
                "OA_DEATHS", "OA_DISABILITY_INJURY")
@@ -27,24 +28,34 @@ COUNTY_COLUMNS = {"縣市": "county", "年度": "roc_year", "季別": "quarter",
                   "社工進用人數": "sw_posts_filled", "填報日期": "submitted_on"}
 COUNTY_COUNTS = list(COUNTY_COLUMNS.values())[3:12]
 
+SHEET = "填報表"
+TOTALS_ROW_NAMES = {"總計", "合計", "全國", "全國合計"}
+
+# A placeholder (-, －, …) is "no data": the value is NULL and the reason is kept beside it.
 RAW_DDL = {
-    "raw.labour_insurance": "period_month date, county_code varchar, measure_code varchar, value bigint",
-    "raw.programme_tallies": "period_month date, unit varchar, measure_code varchar, value bigint",
+    "raw.labour_insurance": """period_month date, county_code varchar, measure_code varchar,
+        value bigint, value_note varchar""",
+    "raw.programme_tallies": """period_month date, unit varchar, measure_code varchar,
+        value bigint, value_note varchar""",
     "raw.county_submissions": """county_code varchar, year int, quarter int,
         referred_willing bigint, jointly_served bigint, new_joint_cases bigint, placed bigint,
         stable_3m bigint, matched_savings_participants bigint, matched_savings_amount bigint,
-        sw_posts_approved bigint, sw_posts_filled bigint, submitted_on date""",
+        sw_posts_approved bigint, sw_posts_filled bigint, submitted_on date, no_data varchar[]""",
 }
+# Columns added after the first release of a table: added to older warehouses in place.
+ADDED_COLUMNS = (("raw.labour_insurance", "value_note", "varchar"),
+                 ("raw.programme_tallies", "value_note", "varchar"),
+                 ("raw.county_submissions", "no_data", "varchar[]"))
 
 
 class RowReader:
     """Collects every problem of a file instead of stopping at the first."""
 
-    def __init__(self, landed: LandedFile):
-        self.landed, self.problems = landed, []
+    def __init__(self, landed: LandedFile, sheet: str | None = None):
+        self.landed, self.sheet, self.problems = landed, sheet, []
 
     def fail(self, row, column, value, rule):
-        self.problems.append(Problem(self.landed.name, row, column, str(value), rule))
+        self.problems.append(Problem(self.landed.name, row, column, str(value), rule, self.sheet))
 
     def parse(self, fn, row, column, value, rule):
         try:
@@ -69,23 +80,35 @@ def _csv_rows(landed: LandedFile, data: bytes, columns: dict) -> list[tuple[int,
     return _rows_under(landed, header, [(i, r) for i, r in enumerate(reader, start=2)], columns)
 
 
-def _rows_under(landed, header, body, columns) -> list[tuple[int, dict]]:
+def _rows_under(landed, header, body, columns, header_row=1, sheet=None) -> list[tuple[int, dict]]:
     missing = [h for h in columns if h not in header]
     if missing:
-        raise FileRejected(landed.name, [Problem(landed.name, 1, ", ".join(missing),
-                                                 ",".join(header), "required column missing")])
+        raise FileRejected(landed.name, [Problem(landed.name, header_row, ", ".join(missing),
+                                                 ",".join(header), "required column missing", sheet)])
     rows = []
     for number, values in body:
         if not any(str(v or "").strip() for v in values):
             continue  # trailing empty rows
         if len(values) != len(header):
             raise FileRejected(landed.name, [Problem(landed.name, number, "-", ",".join(values),
-                                                     f"row has {len(values)} fields, header {len(header)}")])
+                                                     f"row has {len(values)} fields, header {len(header)}",
+                                                     sheet)])
         rows.append((number, {columns[h]: ("" if v is None else str(v).strip())
                               for h, v in zip(header, values) if h in columns}))
     if not rows:
-        raise FileRejected(landed.name, [Problem(landed.name, None, "-", "", "file has no data rows")])
+        raise FileRejected(landed.name, [Problem(landed.name, None, "-", "", "file has no data rows",
+                                                 sheet)])
     return rows
+
+
+def _count(r: RowReader, number: int, header: str, raw: str) -> tuple[int | None, str | None]:
+    """(value, note): a placeholder is no data (NULL, never 0); a blank is an error."""
+    if is_placeholder(raw):
+        return None, f"no data ({raw})"
+    if raw == "":
+        r.fail(number, header, "", "value is required (write - for no data)")
+        return None, None
+    return r.parse(parse_count, number, header, raw, "must be a whole number"), None
 
 
 def _frame(landed: LandedFile, sha: str, partition: str, rows: list[dict]) -> pd.DataFrame:
@@ -104,14 +127,12 @@ def read_long_file(landed: LandedFile, data: bytes, sha: str, partition: str) ->
     """Labour-insurance counts (per county) or programme tallies (per owner unit)."""
     is_li = landed.family == "labour_insurance"
     columns = {k: v for k, v in LONG_COLUMNS.items() if k != ("單位" if is_li else "縣市")}
+    measures = LI_MEASURES if is_li else TALLY_MEASURES
     r = RowReader(landed)
-    out = []
+    out, totals = [], []
     for number, row in _csv_rows(landed, data, columns):
         month = r.parse(parse_roc_year_month, number, "統計年月", row["period"], "period")
-        value = r.parse(parse_count, number, "數值", row["value"], "value must be a whole number")
-        if row["value"] == "":
-            r.fail(number, "數值", "", "value is required")
-        measures = LI_MEASURES if is_li else TALLY_MEASURES
+        value, note = _count(r, number, "數值", row["value"])
         if row["measure_code"] not in measures:
             r.fail(number, "項目代碼", row["measure_code"], f"must be one of {', '.join(measures)}")
         if month and is_li and (month.year - 1911, month.month) != (
@@ -119,6 +140,9 @@ def read_long_file(landed: LandedFile, data: bytes, sha: str, partition: str) ->
             r.fail(number, "統計年月", row["period"], "period disagrees with the file name")
         if month and not is_li and month.year != landed.fields["year"]:
             r.fail(number, "統計年月", row["period"], "year disagrees with the file name")
+        if is_li and to_halfwidth(row["county"]).replace(" ", "") in TOTALS_ROW_NAMES:
+            totals.append((number, row["measure_code"], value))
+            continue  # checked against the counties below, never loaded
         if is_li:
             key = r.parse(resolve_county, number, "縣市", row["county"], "county")
         else:
@@ -128,9 +152,34 @@ def read_long_file(landed: LandedFile, data: bytes, sha: str, partition: str) ->
         if month and _in_partition(month, partition):
             out.append({"source_row": number, "period_month": month,
                         ("county_code" if is_li else "unit"): key,
-                        "measure_code": row["measure_code"], "value": value})
+                        "measure_code": row["measure_code"], "value": value, "value_note": note})
+    if is_li:
+        _check_counties(r, out, totals)
     r.raise_if_any()
     return _frame(landed, sha, partition, out)
+
+
+def _check_counties(r: RowReader, rows: list[dict], totals: list) -> None:
+    """A labour-insurance month names every county once per measure; a totals row, if
+    present, equals the sum of the counties."""
+    all_codes = {c["county_code"]: c["name_zh"] for c in counties()}
+    seen: dict[tuple, int] = {}
+    for row in rows:
+        key = (row["measure_code"], row["county_code"])
+        if row["county_code"] and key in seen:
+            r.fail(row["source_row"], "縣市", all_codes.get(row["county_code"], row["county_code"]),
+                   f"each county appears once per measure; {key[0]} already on row {seen[key]}")
+        seen.setdefault(key, row["source_row"])
+    for measure in sorted({m for m, _ in seen}):
+        missing = [name for code, name in all_codes.items() if (measure, code) not in seen]
+        if missing:
+            r.fail(None, "縣市", "", f"no row for {', '.join(missing)} in measure {measure} "
+                                    f"(all {len(all_codes)} counties are required)")
+    for number, measure, value in totals:
+        parts = [x["value"] for x in rows if x["measure_code"] == measure]
+        if value is not None and None not in parts and sum(parts) != value:
+            r.fail(number, "數值", f"{value:,}", f"totals row does not add up: the counties of "
+                                                 f"{measure} sum to {sum(parts):,}")
 
 
 def _xlsx_rows(landed: LandedFile, data: bytes) -> list[tuple[int, dict]]:
@@ -139,29 +188,36 @@ def _xlsx_rows(landed: LandedFile, data: bytes) -> list[tuple[int, dict]]:
     except Exception as exc:  # openpyxl raises many kinds for a broken workbook
         raise FileRejected(landed.name, [Problem(landed.name, None, "-", "",
                                                  f"not a readable XLSX workbook ({exc})")]) from None
-    if "填報表" not in wb.sheetnames:
+    if SHEET not in wb.sheetnames:
         raise FileRejected(landed.name, [Problem(landed.name, None, "sheet", ",".join(wb.sheetnames),
-                                                 "workbook must have a sheet named 填報表")])
-    cells = [(i, ["" if v is None else str(v) for v in row])
-             for i, row in enumerate(wb["填報表"].iter_rows(values_only=True), start=1)]
+                                                 f"workbook must have a sheet named {SHEET}")])
+    cells = [(i, ["" if v is None else str(v).strip() for v in row])
+             for i, row in enumerate(wb[SHEET].iter_rows(values_only=True), start=1)]
     wb.close()
     # A title row may sit above the header: the header is the first row starting with 縣市.
-    for position, (_, values) in enumerate(cells):
-        if values and values[0].strip() == "縣市":
-            header = [v.strip() for v in values]
+    for position, (number, values) in enumerate(cells):
+        if values and values[0] == "縣市":
+            header, body_from = list(values), position + 1
+            if not set(COUNTY_COLUMNS) <= set(header) and body_from < len(cells):
+                # A two-row header with merged cells: a merged cell's value sits in its first
+                # row, the other row holds the names under it.
+                below = cells[body_from][1] + [""] * len(header)
+                header = [b or h for h, b in zip(header, below)]
+                body_from += 1
             while header and header[-1] == "":
                 header.pop()
-            body = [(n, v[: len(header)]) for n, v in cells[position + 1:]]
-            return _rows_under(landed, header, body, COUNTY_COLUMNS)
+            body = [(n, v[: len(header)]) for n, v in cells[body_from:]]
+            return _rows_under(landed, header, body, COUNTY_COLUMNS, number, SHEET)
     raise FileRejected(landed.name, [Problem(landed.name, None, "縣市", "",
-                                             "no header row starting with 縣市 in sheet 填報表")])
+                                             f"no header row starting with 縣市 in sheet {SHEET}",
+                                             SHEET)])
 
 
 def read_county_submission(landed: LandedFile, data: bytes, sha: str,
                            partition: str) -> pd.DataFrame:
-    rows = (_xlsx_rows(landed, data) if landed.fields["ext"] == "xlsx"
-            else _csv_rows(landed, data, COUNTY_COLUMNS))
-    r = RowReader(landed)
+    is_xlsx = landed.fields["ext"] == "xlsx"
+    rows = _xlsx_rows(landed, data) if is_xlsx else _csv_rows(landed, data, COUNTY_COLUMNS)
+    r = RowReader(landed, SHEET if is_xlsx else None)
     if len(rows) != 1:
         r.fail(rows[1][0], "-", "", "a county submission has exactly one data row")
     out = []
@@ -175,12 +231,12 @@ def read_county_submission(landed: LandedFile, data: bytes, sha: str,
             r.fail(number, "年度/季別", f"{row['roc_year']}/{row['quarter']}",
                    "period disagrees with the file name")
         record = {"source_row": number, "county_code": code, "year": (year or 0) + 1911,
-                  "quarter": quarter}
+                  "quarter": quarter, "no_data": []}
         for col in COUNTY_COUNTS:
             header = next(h for h, c in COUNTY_COLUMNS.items() if c == col)
-            record[col] = r.parse(parse_count, number, header, row[col], "must be a whole number")
-            if row[col] == "":
-                r.fail(number, header, "", "value is required")
+            record[col], note = _count(r, number, header, row[col])
+            if note:
+                record["no_data"].append(col)
         record["submitted_on"] = r.parse(parse_date, number, "填報日期", row["submitted_on"], "date")
         out.append(record)
     r.raise_if_any()

@@ -12,9 +12,11 @@ class Problem:
     column: str
     value: str
     rule: str
+    sheet: str | None = None  # the worksheet, for workbooks
 
     def __str__(self) -> str:
-        where = f"row {self.row}, " if self.row is not None else ""
+        where = f"sheet {self.sheet}, " if self.sheet else ""
+        where += f"row {self.row}, " if self.row is not None else ""
         return f"{self.file}: {where}column {self.column}: value {self.value!r}: {self.rule}"
 
 

@@ -9,6 +9,14 @@ def to_halfwidth(text: str) -> str:
     return text.translate(_FULLWIDTH).strip()
 
 
+# What senders write for "no data" (as opposed to zero): kept as NULL with this reason.
+PLACEHOLDERS = {"-", "--", "…", "...", "—"}
+
+
+def is_placeholder(raw: str | None) -> bool:
+    return raw is not None and to_halfwidth(str(raw)).replace(" ", "") in PLACEHOLDERS
+
+
 class NotANumber(ValueError):
     pass
 

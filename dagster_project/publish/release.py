@@ -13,7 +13,8 @@ from pathlib import Path
 
 import duckdb
 
-MARTS = ("indicator_values", "indicator_progress", "county_programme_quarterly")
+MARTS = ("indicator_values", "indicator_progress", "county_programme_quarterly",
+         "submission_status", "submission_files", "county_submission_vintages")
 REGISTRY = ("indicators", "indicator_measures", "window_rules", "targets", "counties", "branches")
 RELEASE_DB = "release.duckdb"
 
@@ -25,6 +26,7 @@ INDICATORS_CSV = """
         indicator_value as value,
         display_value, display_precision, numerator, denominator, opening_balance, unit,
         formula, window_kind, is_headline, is_year_to_date, months_with_data,
+        is_complete, coalesce(incomplete_reason, '') as incomplete_reason,
         name_zh, name_en, alias_of
     from marts.indicator_values
     order by indicator_code, measure, group_code, as_of, window_start nulls first
@@ -35,8 +37,10 @@ PROGRESS_CSV = """
         indicator_code, measure, group_code as "group", name_zh, name_en,
         baseline_actual as actual_2021, target as target_2024, operator,
         target_year_actual as actual_2024,
-        case when is_achieved then 'achieved' else 'not achieved' end as achieved,
-        coalesce(strftime(target_year_window_start, '%Y-%m-%d'), '') as window_start_2024
+        case when is_achieved then 'achieved' when not is_achieved then 'not achieved'
+             else 'withheld: incomplete data' end as achieved,
+        coalesce(strftime(target_year_window_start, '%Y-%m-%d'), '') as window_start_2024,
+        coalesce(target_year_incomplete_reason, '') as incomplete_reason_2024
     from marts.indicator_progress
     order by indicator_code, measure, group_code
 """
@@ -60,13 +64,32 @@ def _write_csv(con, query: str, path: Path) -> int:
 
 
 def _source_files(con) -> list[dict]:
-    families = ("training_rosters", "employment_services", "labour_insurance",
-                "county_submissions", "programme_tallies")
-    union = " union all ".join(
-        f"select '{f}' as family, source_file, file_sha256, min(partition_key) as vintage "
-        f"from source_warehouse.raw.{f} group by all" for f in families)
-    rows = con.sql(f"select * from ({union}) order by family, source_file").fetchall()
-    return [{"family": f, "path": p, "sha256": h, "vintage": v} for f, p, h, v in rows]
+    """The current vintage of every submission: the files this release's figures use."""
+    rows = con.sql("""select family, source_file, file_sha256, vintage, submitter, period,
+                             strftime(received_at, '%Y-%m-%dT%H:%M:%S')
+                      from source_warehouse.raw.landed_files where state = 'loaded'
+                      order by family, file_name""").fetchall()
+    return [{"family": f, "path": p, "sha256": h, "vintage": v, "submitter": s, "period": per,
+             "received_at": r} for f, p, h, v, s, per, r in rows]
+
+
+def _attention(con) -> dict:
+    """What a reader of the release should know: withheld figures, overdue and refused
+    submissions (counts, with the first few named)."""
+    def named(query):
+        rows = [r[0] for r in con.sql(query).fetchall()]
+        return {"count": len(rows), "first": rows[:10]}
+    return {
+        "withheld_figures": named("""select indicator_code || ' ' || measure || ' ' || group_code
+            || ' as of ' || strftime(as_of, '%Y-%m-%d') || ': ' || incomplete_reason
+            from marts.indicator_values where not is_complete order by as_of desc, 1"""),
+        "overdue_submissions": named("""select family || ' ' || period || ' ' || submitter_name
+            || ' (' || status || ', deadline ' || strftime(deadline, '%Y-%m-%d') || ')'
+            from marts.submission_status where status <> 'submitted' and is_late
+            order by period_start desc, 1"""),
+        "quarantined_files": named("""select file_name || ': ' || state_reason
+            from marts.submission_files where state = 'quarantined' order by loaded_at desc"""),
+    }
 
 
 def latest_release(releases_dir: Path) -> Path | None:
@@ -168,6 +191,7 @@ def publish(database: Path, releases_dir: Path, validation: dict,
             con, PROGRESS_CSV, building / "indicator_progress.csv")
         revisions = _write_revisions(con, latest_release(releases_dir), sources,
                                      building / "revisions.csv")
+        attention = _attention(con)
     for attachment in attachments:
         shutil.copy2(attachment, building / attachment.name)
     manifest = {
@@ -177,6 +201,7 @@ def publish(database: Path, releases_dir: Path, validation: dict,
         "source_files": sources,
         "validation": validation,
         "revisions": revisions,
+        "attention": attention,
         "row_counts": counts,
     }
     (building / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False),

@@ -7,15 +7,17 @@ whole data set in memory.
 
 import calendar
 import json
+import os
 import random
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 from openpyxl import Workbook
 
+from dagster_project.config import FAMILIES
 from dagster_project.lib.national_id import with_check_digit
 from dagster_project.lib.reference import counties
 from dagster_project.sample import plan as P
@@ -328,6 +330,7 @@ class Sample:
                        "training_rosters", "employment_services"):
             progress(f"sample: writing {family} …")
             getattr(self, family)()
+        stamp_delivery_times(self.out)
         manifest = {
             "scale": self.scale, "seed": self.seed,
             "rows_per_partition": {f"{f}/{p}": n for (f, p), n in sorted(self.rows.items())},
@@ -337,6 +340,27 @@ class Sample:
         }
         (self.out / "sample_manifest.json").write_text(json.dumps(manifest, indent=1))
         return manifest
+
+
+def stamp_delivery_times(out: Path, days_after: int = 20) -> None:
+    """Each file's modification time is when it 'landed' (the warehouse's received_at):
+    some days after its period closed, so the sample's submissions are all on time."""
+    from dagster_project.ingest.files import landed_files
+    from dagster_project.ingest.lifecycle import identity
+
+    for family in FAMILIES:
+        for landed in landed_files(out, family)[0]:
+            period = identity(landed)[1]
+            if "Q" in period:
+                year, quarter = int(period[:4]), int(period[-1])
+                after = date(year + quarter // 4, quarter * 3 % 12 + 1, 1)
+            elif "-" in period:
+                year, month = int(period[:4]), int(period[5:])
+                after = date(year + month // 12, month % 12 + 1, 1)
+            else:
+                after = date(int(period) + 1, 1, 1)  # the day after the period closed
+            landed_on = datetime.combine(after + timedelta(days=days_after - 1), time(9), UTC)
+            os.utime(landed.path, (landed_on.timestamp(), landed_on.timestamp()))
 
 
 def generate(out: Path, scale: float = 1.0, seed: int = 20250923, progress=print) -> dict:

@@ -1,5 +1,28 @@
-{# Keep the latest version of each record: later quarter's file first, then later row. #}
-{% macro latest_version(relation, key_columns) -%}
+{# The files whose rows count: the current vintage of every submission of `family`, or,
+   with --vars '{vintage_as_of: "YYYY-MM-DD HH:MM:SS"}', the newest vintage the warehouse
+   had taken in by that time (figures as of an earlier vintage). #}
+{% macro current_files(family) -%}
+    {%- set as_of = var('vintage_as_of', none) -%}
+    {%- if as_of -%}
+    select file_sha256 from (
+        select
+            file_sha256,
+            row_number() over (partition by submitter, period order by vintage desc) as newest
+        from {{ source('raw', 'landed_files') }}
+        where family = '{{ family }}'
+            and state in ('loaded', 'superseded')
+            and loaded_at <= cast('{{ as_of }}' as timestamp)
+    )
+    where newest = 1
+    {%- else -%}
+    select file_sha256 from {{ source('raw', 'landed_files') }}
+    where family = '{{ family }}' and state = 'loaded'
+    {%- endif -%}
+{%- endmacro %}
+
+{# Keep the latest version of each record among the current files of `family`: later
+   quarter's file first, then later row. #}
+{% macro latest_version(relation, key_columns, family) -%}
     select * exclude (version_rank)
     from (
         select
@@ -9,6 +32,7 @@
                 order by partition_key desc, source_file desc, source_row desc
             ) as version_rank
         from {{ relation }}
+        where file_sha256 in ({{ current_files(family) }})
     )
     where version_rank = 1
 {%- endmacro %}

@@ -7,7 +7,8 @@ from dagster_project.config import DUCKDB_CONFIG, FAMILIES
 from dagster_project.defs.partitions import quarterly
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.ingest.files import landed_files
-from dagster_project.ingest.load import ensure_raw_tables, load_partition
+from dagster_project.ingest.lifecycle import restore_quarantine_records
+from dagster_project.ingest.load import ensure_raw_tables, load_partition, refuse_misnamed
 
 DESCRIPTIONS = {
     "training_rosters": "職業訓練參訓名冊 — person-level enrolments, one file per branch per quarter.",
@@ -27,25 +28,37 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         description=DESCRIPTIONS[family],
         kinds={"duckdb", "python"},
+        # Two runs never write the warehouse at once (see defs/concurrency).
+        pool="warehouse",
     )
     def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         s = warehouse.settings
-        _, unknown = landed_files(s.sources_dir, family)
-        for path in unknown:
-            context.log.warning(f"{path}: file name does not follow the {family} contract; not loaded")
         s.warehouse_dir.mkdir(parents=True, exist_ok=True)
         rows = files = 0
+        quarantined = []
         with duckdb.connect(str(s.database), config=DUCKDB_CONFIG) as con:
             ensure_raw_tables(con)
+            restore_quarantine_records(con, s.quarantine_dir)
+            _, misnamed = landed_files(s.sources_dir, family)
+            quarantined += refuse_misnamed(con, family, misnamed, s.quarantine_dir, context.run_id)
             for partition in context.partition_keys:
-                counts = load_partition(con, s.sources_dir, family, partition, s.key_file,
-                                        log=context.log.debug)
-                rows += sum(counts.values())
-                files += len(counts)
-                context.log.info(f"{family} {partition}: {len(counts)} files, "
-                                 f"{sum(counts.values())} rows")
-        return dg.MaterializeResult(metadata={"files": files, "rows": rows,
-                                              "partitions": len(context.partition_keys)})
+                load = load_partition(con, s.sources_dir, family, partition, s.key_file,
+                                      s.quarantine_dir, context.run_id, log=context.log.debug)
+                quarantined += load.quarantined
+                rows += sum(load.rows.values())
+                files += len(load.rows)
+                context.log.info(f"{family} {partition}: {len(load.rows)} files, "
+                                 f"{sum(load.rows.values())} rows")
+        for q in quarantined:
+            context.log.warning(f"QUARANTINED {q.file} ({q.total} problem(s)): {q.first_problem} "
+                                f"— report {q.report}")
+        return dg.MaterializeResult(metadata={
+            "files": files, "rows": rows, "partitions": len(context.partition_keys),
+            "quarantined_files": len(quarantined),
+            "quarantined": dg.MetadataValue.md("\n".join(
+                f"- `{q.file}`: {q.first_problem} (report `{q.report}`)" for q in quarantined)
+                or "none"),
+        })
 
     return _ingest
 

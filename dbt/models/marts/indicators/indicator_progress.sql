@@ -30,6 +30,7 @@ joined as (
         actual.display_value as target_year_actual,
         actual.as_of as target_year_as_of,
         actual.window_start as target_year_window_start,
+        actual.incomplete_reason as target_year_incomplete_reason,
     from targets
     inner join indicators using (indicator_code)
     left join headline_values as baseline

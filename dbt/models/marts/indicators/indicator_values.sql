@@ -18,6 +18,31 @@ flows as (
     select * from {{ ref('int_indicator_flows__monthly') }}
 ),
 
+submission_status as (
+    select * from {{ ref('submission_status') }}
+),
+
+-- Submissions a figure cannot do without: missing, quarantined, or sent with "no data"
+-- placeholders. Flow codes start with their source (tr., pes., li., tally., cs.).
+gaps as (
+    select
+        case family
+            when 'training_rosters' then 'tr'
+            when 'employment_services' then 'pes'
+            when 'labour_insurance' then 'li'
+            when 'programme_tallies' then 'tally'
+            when 'county_submissions' then 'cs'
+        end as flow_source,
+        period_start,
+        period_end,
+        family || ' ' || period || ' ' || coalesce(submitter_name, submitter, '?') || ': '
+            || case when status = 'submitted' then 'no data for ' || no_data_columns else status end
+            as gap,
+    from submission_status
+    where period_start is not null
+        and (status in ('missing', 'quarantined') or no_data_columns is not null)
+),
+
 window_measures as (
     select
         windows.*,
@@ -39,6 +64,19 @@ window_measures as (
     from windows
     inner join measures using (indicator_code)
     inner join indicators using (indicator_code)
+),
+
+completeness as (
+    select
+        wm.indicator_code, wm.measure, wm.group_code, wm.as_of, wm.window_start,
+        count(distinct gaps.gap) as gap_count,
+        list(distinct gaps.gap order by gaps.gap) as gap_list,
+    from window_measures as wm
+    inner join gaps
+        on gaps.flow_source in (split_part(wm.numerator_flow, '.', 1), split_part(wm.denominator_flow, '.', 1))
+        and gaps.period_start <= wm.as_of
+        and gaps.period_end >= coalesce(wm.sum_from, wm.as_of_month)
+    group by all
 ),
 
 numerator_sums as (
@@ -125,6 +163,12 @@ computed as (
         wm.window_kind,
         wm.is_headline,
         wm.is_year_to_date,
+        c.gap_count is null as is_complete,
+        case when c.gap_count is not null then
+            c.gap_count || ' submission(s) missing or incomplete: '
+            || array_to_string(c.gap_list[1:3], '; ')
+            || case when c.gap_count > 3 then '; …' else '' end
+        end as incomplete_reason,
     from window_measures as wm
     left join numerator_sums as n
         on n.indicator_code = wm.indicator_code and n.measure = wm.measure
@@ -138,6 +182,10 @@ computed as (
         on s.indicator_code = wm.indicator_code and s.measure = wm.measure
         and s.group_code = wm.group_code and s.as_of = wm.as_of
         and s.window_start is not distinct from wm.window_start
+    left join completeness as c
+        on c.indicator_code = wm.indicator_code and c.measure = wm.measure
+        and c.group_code = wm.group_code and c.as_of = wm.as_of
+        and c.window_start is not distinct from wm.window_start
 ),
 
 -- An alias (10.2.2) is the same computation as its original, under its own code.
@@ -156,8 +204,14 @@ final as (
         with_aliases.group_code,
         with_aliases.window_start,
         with_aliases.as_of,
-        with_aliases.indicator_value,
-        round(with_aliases.indicator_value, cast(with_aliases.display_precision as integer)) as display_value,
+        -- A figure that needs a missing or refused submission is withheld (value empty),
+        -- never computed from partial data; the reason says which submissions.
+        case when with_aliases.is_complete then with_aliases.indicator_value end as indicator_value,
+        case when with_aliases.is_complete then round(
+            with_aliases.indicator_value, cast(with_aliases.display_precision as integer))
+        end as display_value,
+        with_aliases.is_complete,
+        with_aliases.incomplete_reason,
         with_aliases.numerator,
         with_aliases.denominator,
         with_aliases.opening_balance,

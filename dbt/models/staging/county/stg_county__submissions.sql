@@ -2,7 +2,7 @@
 with
 
 latest as (
-    {{ latest_version(source('raw', 'county_submissions'), ['county_code', 'year', 'quarter']) }}
+    {{ latest_version(source('raw', 'county_submissions'), ['county_code', 'year', 'quarter'], 'county_submissions') }}
 ),
 
 final as (
@@ -21,6 +21,7 @@ final as (
         sw_posts_approved,
         sw_posts_filled,
         submitted_on,
+        coalesce(no_data, []) as no_data,
         source_file,
         file_sha256,
     from latest

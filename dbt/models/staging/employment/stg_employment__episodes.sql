@@ -2,7 +2,7 @@
 with
 
 latest as (
-    {{ latest_version(source('raw', 'employment_services'), ['case_id']) }}
+    {{ latest_version(source('raw', 'employment_services'), ['case_id'], 'employment_services') }}
 ),
 
 final as (

@@ -2,7 +2,7 @@
 with
 
 latest as (
-    {{ latest_version(source('raw', 'labour_insurance'), ['period_month', 'county_code', 'measure_code']) }}
+    {{ latest_version(source('raw', 'labour_insurance'), ['period_month', 'county_code', 'measure_code'], 'labour_insurance') }}
 ),
 
 final as (
@@ -11,6 +11,7 @@ final as (
         county_code,
         measure_code,
         cast(value as bigint) as count_value,
+        value_note,
         source_file,
         file_sha256,
     from latest

@@ -2,7 +2,7 @@
 with
 
 latest as (
-    {{ latest_version(source('raw', 'programme_tallies'), ['period_month', 'unit', 'measure_code']) }}
+    {{ latest_version(source('raw', 'programme_tallies'), ['period_month', 'unit', 'measure_code'], 'programme_tallies') }}
 ),
 
 final as (
@@ -11,6 +11,7 @@ final as (
         unit as owner_unit,
         measure_code,
         cast(value as bigint) as tally_value,
+        value_note,
         source_file,
         file_sha256,
     from latest

@@ -2,7 +2,7 @@
 with
 
 latest as (
-    {{ latest_version(source('raw', 'training_rosters'), ['person_key', 'course_id']) }}
+    {{ latest_version(source('raw', 'training_rosters'), ['person_key', 'course_id'], 'training_rosters') }}
 ),
 
 final as (

@@ -1,0 +1,108 @@
+"""The life of every landed file: received → loaded, or quarantined; a loaded file is
+superseded when its sender sends the same submission again (a new vintage).
+
+A submission is identified by family, submitter (county, branch, owner unit, or BLI) and
+period; file names may differ between vintages (a county may send CSV, then XLSX).
+"""
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.ingest.files import LandedFile
+
+DDL = """create table if not exists raw.landed_files (
+    family varchar, file_name varchar, source_file varchar, file_sha256 varchar,
+    size_bytes bigint,
+    received_at timestamp,  -- when the file landed (its modification time in the landing area)
+    loaded_at timestamp,    -- when the warehouse took it in (or refused it)
+    submitter varchar, period varchar, vintage int, state varchar, state_reason varchar,
+    quarantine_report varchar, run_id varchar)"""
+
+COLUMNS = ("family", "file_name", "source_file", "file_sha256", "size_bytes", "received_at",
+           "loaded_at", "submitter", "period", "vintage", "state", "state_reason",
+           "quarantine_report", "run_id")
+
+
+def identity(landed: LandedFile) -> tuple[str, str]:
+    """(submitter, period) of the submission a file carries."""
+    f = landed.fields
+    if landed.family == "county_submissions":
+        return f["county"], f"{f['year']}Q{f['q']}"
+    if landed.family in ("training_rosters", "employment_services"):
+        return f["branch"], f"{f['year']}Q{f['q']}"
+    if landed.family == "labour_insurance":
+        return "BLI", f"{f['year']}-{f['month']}"
+    return f["unit"], str(f["year"])
+
+
+def received_at(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def state_of(con: duckdb.DuckDBPyConnection, family: str, name: str, sha: str) -> str | None:
+    row = con.execute("""select state from raw.landed_files
+                         where family = ? and file_name = ? and file_sha256 = ?
+                         order by loaded_at desc limit 1""", [family, name, sha]).fetchone()
+    return row[0] if row else None
+
+
+def record_loaded(con: duckdb.DuckDBPyConnection, landed: LandedFile, sha: str, size: int,
+                  run_id: str) -> int:
+    """Record a loaded file; a new content of a submission becomes its newest vintage and
+    the previous one is superseded. Loading the same content again changes nothing."""
+    if state_of(con, landed.family, landed.name, sha) == "loaded":
+        return con.execute("""select vintage from raw.landed_files where family = ? and
+                              file_name = ? and file_sha256 = ? and state = 'loaded'""",
+                           [landed.family, landed.name, sha]).fetchone()[0]
+    submitter, period = identity(landed)
+    vintage = con.execute("""select coalesce(max(vintage), 0) + 1 from raw.landed_files
+                             where family = ? and submitter = ? and period = ?
+                             and state in ('loaded', 'superseded')""",
+                          [landed.family, submitter, period]).fetchone()[0]
+    con.execute("""update raw.landed_files set state = 'superseded', state_reason = ?
+                   where family = ? and submitter = ? and period = ? and state = 'loaded'""",
+                [f"superseded by {landed.name} (vintage {vintage})", landed.family, submitter, period])
+    con.execute(f"insert into raw.landed_files ({', '.join(COLUMNS)}) values "
+                f"({', '.join('?' * len(COLUMNS))})",
+                [landed.family, landed.name, str(landed.path), sha, size,
+                 received_at(landed.path), _now(), submitter, period, vintage, "loaded", None,
+                 None, run_id])
+    return vintage
+
+
+def quarantine_record(family: str, path: Path, sha: str, size: int, landed: LandedFile | None,
+                      reason: str, run_id: str) -> dict:
+    submitter, period = identity(landed) if landed else (None, None)
+    return {"family": family, "file_name": path.name, "source_file": str(path),
+            "file_sha256": sha, "size_bytes": size, "received_at": received_at(path).isoformat(),
+            "loaded_at": _now().isoformat(), "submitter": submitter, "period": period,
+            "vintage": None, "state": "quarantined", "state_reason": reason,
+            "quarantine_report": None, "run_id": run_id}
+
+
+def insert_record(con: duckdb.DuckDBPyConnection, record: dict) -> None:
+    con.execute(f"insert into raw.landed_files ({', '.join(COLUMNS)}) values "
+                f"({', '.join('?' * len(COLUMNS))})", [record[c] for c in COLUMNS])
+
+
+def restore_quarantine_records(con: duckdb.DuckDBPyConnection, quarantine_dir: Path) -> int:
+    """Quarantine reports are the durable record of refused files: a refresh whose build
+    was not published loses its warehouse rows but not the quarantined files and reports."""
+    restored = 0
+    for report in sorted(quarantine_dir.glob("*/*.report.json")) if quarantine_dir.exists() else []:
+        record = json.loads(report.read_text(encoding="utf-8"))["record"]
+        known = con.execute("""select count(*) from raw.landed_files where family = ? and
+                               file_name = ? and file_sha256 = ? and run_id = ?""",
+                            [record["family"], record["file_name"], record["file_sha256"],
+                             record["run_id"]]).fetchone()[0]
+        if not known:
+            insert_record(con, record)
+            restored += 1
+    return restored
