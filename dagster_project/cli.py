@@ -59,6 +59,18 @@ def cmd_query(args) -> int:
     return 0
 
 
+def cmd_figures(args) -> int:
+    from dagster_project.config import settings
+    from dagster_project.vintage_figures import figures_as_of
+
+    try:
+        figures_as_of(settings(None, args.warehouse), args.vintage_as_of, Path(args.out), _progress)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"figures: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv=None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     parser = argparse.ArgumentParser(prog="tsdg", description="T-SDG labour indicator warehouse")
@@ -76,6 +88,12 @@ def main(argv=None) -> int:
     p.add_argument("--warehouse")
     p.add_argument("sql")
     p.set_defaults(fn=cmd_query)
+    p = sub.add_parser("figures", help="the indicators as of an earlier vintage of the submissions")
+    p.add_argument("--warehouse")
+    p.add_argument("--vintage-as-of", required=True,
+                   help="an ISO time: use each submission's newest vintage loaded by then")
+    p.add_argument("--out", required=True, help="folder for indicators.csv and vintages.json")
+    p.set_defaults(fn=cmd_figures)
     args = parser.parse_args(argv)
     return args.fn(args)
 

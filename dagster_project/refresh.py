@@ -160,7 +160,7 @@ def _report_attention(release: Path, progress) -> None:
     attention = json.loads((release / "manifest.json").read_text(encoding="utf-8"))["attention"]
     labels = {"overdue_submissions": "OVERDUE submissions",
               "withheld_figures": "WITHHELD figures (incomplete data)",
-              "quarantined_files": "quarantined files on record"}
+              "quarantined_files": "QUARANTINED files awaiting a corrected resubmission"}
     for key, label in labels.items():
         item = attention[key]
         if item["count"]:

@@ -74,7 +74,7 @@ def _csv_rows(landed: LandedFile, data: bytes, columns: dict) -> list[tuple[int,
     try:
         text = decode(landed.path, data)
     except BadFile as exc:
-        raise FileRejected(landed.name, [Problem(landed.name, None, "-", "", str(exc))]) from None
+        raise FileRejected(landed.name, [Problem(landed.name, None, "(whole file)", "", str(exc))]) from None
     reader = csv.reader(io.StringIO(text))
     header = [h.strip().lstrip("\ufeff") for h in next(reader)]
     return _rows_under(landed, header, [(i, r) for i, r in enumerate(reader, start=2)], columns)
@@ -90,13 +90,13 @@ def _rows_under(landed, header, body, columns, header_row=1, sheet=None) -> list
         if not any(str(v or "").strip() for v in values):
             continue  # trailing empty rows
         if len(values) != len(header):
-            raise FileRejected(landed.name, [Problem(landed.name, number, "-", ",".join(values),
+            raise FileRejected(landed.name, [Problem(landed.name, number, "(row)", ",".join(values),
                                                      f"row has {len(values)} fields, header {len(header)}",
                                                      sheet)])
         rows.append((number, {columns[h]: ("" if v is None else str(v).strip())
                               for h, v in zip(header, values) if h in columns}))
     if not rows:
-        raise FileRejected(landed.name, [Problem(landed.name, None, "-", "", "file has no data rows",
+        raise FileRejected(landed.name, [Problem(landed.name, None, "(whole file)", "", "file has no data rows",
                                                  sheet)])
     return rows
 
@@ -186,7 +186,7 @@ def _xlsx_rows(landed: LandedFile, data: bytes) -> list[tuple[int, dict]]:
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a broken workbook
-        raise FileRejected(landed.name, [Problem(landed.name, None, "-", "",
+        raise FileRejected(landed.name, [Problem(landed.name, None, "(whole file)", "",
                                                  f"not a readable XLSX workbook ({exc})")]) from None
     if SHEET not in wb.sheetnames:
         raise FileRejected(landed.name, [Problem(landed.name, None, "sheet", ",".join(wb.sheetnames),
@@ -219,7 +219,7 @@ def read_county_submission(landed: LandedFile, data: bytes, sha: str,
     rows = _xlsx_rows(landed, data) if is_xlsx else _csv_rows(landed, data, COUNTY_COLUMNS)
     r = RowReader(landed, SHEET if is_xlsx else None)
     if len(rows) != 1:
-        r.fail(rows[1][0], "-", "", "a county submission has exactly one data row")
+        r.fail(rows[1][0], "(row)", "", "a county submission has exactly one data row")
     out = []
     for number, row in rows[:1]:
         code = r.parse(resolve_county, number, "縣市", row["county"], "county")

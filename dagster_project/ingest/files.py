@@ -75,11 +75,11 @@ def decode(path: Path, data: bytes) -> str:
     """UTF-8 (with or without BOM), else CP950, else Big5-HKSCS — all strict. Never latin-1,
     which would 'succeed' with mojibake."""
     if not data.strip():
-        raise BadFile(f"{path.name}: the file is empty")
+        raise BadFile("the file is empty")
     for encoding in ("utf-8-sig", "cp950", "big5hkscs"):
         try:
             return data.decode(encoding)
         except UnicodeDecodeError as exc:
             error = exc
-    raise BadFile(f"{path.name}: bytes at offset {error.start} are neither UTF-8 nor Big5/CP950 "
+    raise BadFile(f"bytes at offset {error.start} are neither UTF-8 nor Big5/CP950 "
                   f"(rule: files must be UTF-8 or Big5/CP950)")

@@ -71,7 +71,7 @@ def refuse(con, family: str, path: Path, rejected: FileRejected, landed: LandedF
            quarantine_dir: Path, run_id: str) -> Quarantined:
     """Quarantine a file and record it (outside any transaction: the record must stay)."""
     data = path.read_bytes()
-    reason = str(rejected.problems[0]) if rejected.problems else str(rejected)
+    reason = rejected.problems[0].detail(60) if rejected.problems else str(rejected)
     record = lifecycle.quarantine_record(family, path, sha256_of(data), len(data), landed,
                                          reason, run_id)
     report, record = quarantine(path, rejected, quarantine_dir, run_id, record)

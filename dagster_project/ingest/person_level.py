@@ -7,6 +7,7 @@ HMAC pseudonym in SQL, so raw IDs exist only in memory.
 """
 
 import contextlib
+import csv
 import io
 from dataclasses import dataclass
 
@@ -95,8 +96,25 @@ def numbered_csv(landed: LandedFile, text: str, family: PersonFamily) -> bytes:
     canonical = ",".join(family.columns[h] for h in header)
     body = [f"{i},{line}" for i, line in enumerate(lines[1:], start=2) if line.strip(", ")]
     if not body:
-        raise FileRejected(landed.name, [Problem(landed.name, None, "-", "", "file has no data rows")])
+        raise FileRejected(landed.name, [Problem(landed.name, None, "(whole file)", "", "file has no data rows")])
     return ("source_row," + canonical + "\n" + "\n".join(body) + "\n").encode("utf-8")
+
+
+def _unreadable_row(landed: LandedFile, text: str) -> Problem:
+    """Where DuckDB's strict reader gave up: the first row Python's csv module cannot split
+    into as many fields as the header (an unbalanced quote, a stray comma)."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        width = len(next(reader))
+        for row in reader:
+            if row and len(row) != width:
+                return Problem(landed.name, reader.line_num, "(row)", ",".join(row)[:120],
+                               f"row has {len(row)} fields, the header {width} "
+                               "(check quoting and commas)")
+    except csv.Error as exc:
+        return Problem(landed.name, reader.line_num, "(row)", "", f"not a readable CSV row ({exc})")
+    return Problem(landed.name, None, "(whole file)", "",
+                   "not a readable CSV (check quoting and commas)")
 
 
 def _value_maps(con, family: PersonFamily) -> None:
@@ -154,7 +172,7 @@ def _problems(con, landed: LandedFile, family: PersonFamily) -> tuple[list[Probl
     query = " union all ".join(f"({c})" for c in checks)
     total = con.sql(f"select count(*) from ({query})").fetchall()[0][0]
     rows = con.sql(f"select * from ({query}) order by 1 limit 50").fetchall()
-    problems = [Problem(landed.name, row, header_of.get(col, col),
+    problems = [Problem(landed.name, int(row), header_of.get(col, col),
                         redact_id(value) if col == "national_id" else (value or ""), rule)
                 for row, col, value, rule in rows]
     return problems, total
@@ -186,14 +204,13 @@ def load_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, data: bytes, s
     try:
         text = decode(landed.path, data)
     except BadFile as exc:
-        raise FileRejected(landed.name, [Problem(landed.name, None, "-", "", str(exc))]) from None
+        raise FileRejected(landed.name, [Problem(landed.name, None, "(whole file)", "", str(exc))]) from None
     payload = numbered_csv(landed, text, family)
     try:
         src = con.read_csv(io.BytesIO(payload), header=True, all_varchar=True, delimiter=",",
                            quotechar='"', strict_mode=True, null_padding=False)
-    except duckdb.Error as exc:
-        raise FileRejected(landed.name, [Problem(landed.name, None, "-", "",
-                                                 f"not a readable CSV: {str(exc).splitlines()[0]}")]) from None
+    except duckdb.Error:
+        raise FileRejected(landed.name, [_unreadable_row(landed, text)]) from None
     # A temp table (in memory) so the checks below do not parse the CSV again each time.
     con.register("src_csv", src)
     con.execute("create or replace temp table src as select * from src_csv")

@@ -14,10 +14,15 @@ class Problem:
     rule: str
     sheet: str | None = None  # the worksheet, for workbooks
 
-    def __str__(self) -> str:
+    def detail(self, max_value: int = 200) -> str:
+        """Where and what, without the file name."""
         where = f"sheet {self.sheet}, " if self.sheet else ""
         where += f"row {self.row}, " if self.row is not None else ""
-        return f"{self.file}: {where}column {self.column}: value {self.value!r}: {self.rule}"
+        value = self.value if len(self.value) <= max_value else self.value[:max_value] + "…"
+        return f"{where}column {self.column}: value {value!r}: {self.rule}"
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.detail()}"
 
 
 def redact_id(value: str | None) -> str:

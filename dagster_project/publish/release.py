@@ -87,8 +87,14 @@ def _attention(con) -> dict:
             || ' (' || status || ', deadline ' || strftime(deadline, '%Y-%m-%d') || ')'
             from marts.submission_status where status <> 'submitted' and is_late
             order by period_start desc, 1"""),
-        "quarantined_files": named("""select file_name || ': ' || state_reason
-            from marts.submission_files where state = 'quarantined' order by loaded_at desc"""),
+        # Refused files whose sender has not yet sent a good version of the submission.
+        "quarantined_files": named("""select q.file_name || ': ' || q.state_reason
+            from marts.submission_files as q where q.state = 'quarantined' and not exists (
+                select 1 from marts.submission_files as l
+                where l.family = q.family and l.state in ('loaded', 'superseded')
+                and l.submitter is not distinct from q.submitter
+                and l.period is not distinct from q.period and l.loaded_at > q.loaded_at)
+            order by q.loaded_at desc, 1"""),
     }
 
 

@@ -1,28 +1,38 @@
 """Reading messy but valid files, and refusing bad ones, through the real loader."""
 
+import json
+
 import duckdb
-import pytest
+from openpyxl import Workbook
 
 from dagster_project.ingest.load import ensure_raw_tables, load_partition
-from dagster_project.ingest.problems import FileRejected
-from dagster_project.sample.generate import ROSTER_HEADER
+from dagster_project.lib.reference import counties
+from dagster_project.sample.generate import COUNTY_HEADER, LI_HEADER, ROSTER_HEADER
 
 ROW = "T,T11304A001,職前訓練,Y,{nid},{birth},女,失業者,低收入戶、原住民,{county},{start},,在訓,"
 
 
-def _roster(folder, rows, encoding="utf-8", name="roster_113Q2_T.csv"):
-    path = folder / "training_rosters" / name
+def _write(folder, family, name, data: bytes):
+    path = folder / family / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(("\n".join([",".join(ROSTER_HEADER), *rows]) + "\n").encode(encoding))
+    path.write_bytes(data)
     return path
 
 
-def _load(folder, db, key_file):
+def _roster(folder, rows, encoding="utf-8", name="roster_113Q2_T.csv"):
+    text = "\n".join([",".join(ROSTER_HEADER), *rows]) + "\n"
+    return _write(folder, "training_rosters", name, text.encode(encoding))
+
+
+def _load(folder, db, key_file, family="training_rosters", partition="2024Q2"):
+    """(rows of the raw table, quarantined files) after loading one partition."""
     with duckdb.connect(str(db)) as con:
         ensure_raw_tables(con)
-        load_partition(con, folder, "training_rosters", "2024Q2", key_file, log=lambda m: None)
-        return con.sql("""select * exclude (source_file, file_sha256)
-                          from raw.training_rosters order by source_row""").fetchall()
+        result = load_partition(con, folder, family, partition, key_file,
+                                folder.parent / "quarantine", "run-1", log=lambda m: None)
+        rows = con.sql(f"""select * exclude (source_file, file_sha256)
+                           from raw.{family} order by source_row""").fetchall()
+        return rows, result.quarantined
 
 
 def test_big5_and_utf8_copies_give_identical_rows(tmp_path):
@@ -30,49 +40,122 @@ def test_big5_and_utf8_copies_give_identical_rows(tmp_path):
             ROW.format(nid="F234567898", birth="0850102", county="台東縣", start="1130402")]
     results = []
     for encoding in ("cp950", "utf-8", "utf-8-sig"):
-        folder = tmp_path / encoding
+        folder = tmp_path / encoding / "landing"
         _roster(folder, rows, encoding)
-        results.append(_load(folder, tmp_path / f"{encoding}.duckdb", tmp_path / "key"))
+        results.append(_load(folder, tmp_path / f"{encoding}.duckdb", tmp_path / "key")[0])
     assert results[0] == results[1] == results[2]
     assert [r[11] for r in results[0]] == ["66000", "10014"]  # county codes
 
 
+def test_cp950_extension_and_hkscs_characters_and_crlf_are_read(tmp_path):
+    # 碁 and 銹 are CP950 extensions of Big5; 𡃁 exists only in Big5-HKSCS.
+    for encoding, course in (("cp950", "碁銹班"), ("big5hkscs", "𡃁班")):
+        folder = tmp_path / encoding / "landing"
+        row = ROW.format(nid="A123456789", birth="1990-01-01", county="臺北縣",
+                         start="113/04/01").replace("T11304A001", course)
+        text = "\r\n".join([",".join(ROSTER_HEADER), row, ",,,,,,,,,,,,,", ""])
+        _write(folder, "training_rosters", "roster_113Q2_T.csv", text.encode(encoding))
+        loaded, quarantined = _load(folder, tmp_path / f"{encoding}.duckdb", tmp_path / "key")
+        assert quarantined == []
+        assert [(r[3], r[11]) for r in loaded] == [(course, "65000")]  # 臺北縣 = 新北市 today
+
+
 def test_date_forms_parse_to_the_same_iso_date(tmp_path):
-    forms = ["113/04/05", "1130405", "113-04-05", "2024-04-05", "民國113年4月5日", "１１３／０４／０５"]
-    rows = [ROW.format(nid="A123456789", birth="1990-01-01", county="臺北市", start=f)
+    forms = ["113/04/05", "1130405", "113-04-05", "2024-04-05", "民國113年4月5日", "１１３／０４／０５",
+             "113年4月5日", "113.04.05"]
+    rows = [ROW.format(nid="A123456789", birth="99/01/01", county="臺北市", start=f)
             for f in forms]
-    # one enrolment per row: give each its own course
     rows = [r.replace("T11304A001", f"T11304A00{i}") for i, r in enumerate(rows)]
-    _roster(tmp_path, rows)
-    loaded = _load(tmp_path, tmp_path / "w.duckdb", tmp_path / "key")
+    _roster(tmp_path / "landing", rows)
+    loaded, _ = _load(tmp_path / "landing", tmp_path / "w.duckdb", tmp_path / "key")
     assert {str(r[12]) for r in loaded} == {"2024-04-05"}
+    assert {str(r[7]) for r in loaded} == {"2010-01-01"}  # 2-digit ROC year 99 = 2010
 
 
-def test_invalid_date_and_id_are_reported_with_file_row_and_column(tmp_path):
-    good = _roster(tmp_path, [ROW.format(nid="A123456789", birth="1990-01-01", county="臺北市",
-                                         start="113/04/01")])
+def test_a_bad_file_is_quarantined_whole_and_the_partition_keeps_its_rows(tmp_path):
+    landing = tmp_path / "landing"
+    good = _roster(landing, [ROW.format(nid="A123456789", birth="1990-01-01", county="臺北市",
+                                        start="113/04/01")])
     db = tmp_path / "w.duckdb"
-    before = _load(tmp_path, db, tmp_path / "key")
-    good.unlink()
-    _roster(tmp_path, [
+    before, _ = _load(landing, db, tmp_path / "key")
+    good.write_text("\n".join([",".join(ROSTER_HEADER),
         ROW.format(nid="A123456789", birth="1990-01-01", county="臺北市", start="112/02/29"),
-        ROW.format(nid="A123456788", birth="1990-01-01", county="臺北市", start="113/04/01"),
+        ROW.format(nid="A123456788", birth="1990-01-01", county="臺北市", start="113/04/01")]) + "\n",
+        encoding="utf-8")
+    # a good file of another branch in the same partition still loads
+    other = _roster(landing, [ROW.format(nid="F234567898", birth="1990-01-01", county="臺中市",
+                                         start="113/04/01").replace("T,", "C,", 1)],
+                    name="roster_113Q2_C.csv")
+    after, quarantined = _load(landing, db, tmp_path / "key")
+    assert [q.file for q in quarantined] == ["roster_113Q2_T.csv"]
+    assert not good.exists() and other.exists()
+    report = json.loads(quarantined[0].report.read_text(encoding="utf-8"))
+    assert quarantined[0].report.parent == tmp_path / "quarantine" / "run-1"
+    assert (quarantined[0].report.parent / "roster_113Q2_T.csv").exists()
+    problems = {(p["row"], p["column"], p["value"]) for p in report["problems"]}
+    assert problems == {(2, "開訓日期", "112/02/29"), (3, "身分證統一編號", "A*********")}
+    assert all(p["fix"] for p in report["problems"])
+    text = quarantined[0].report.with_suffix(".txt").read_text(encoding="utf-8")
+    assert "row 3, column 身分證統一編號: value 'A*********'" in text
+    assert "A123456788" not in text + json.dumps(report)
+    # the earlier vintage of T stays; C was added; nothing of the bad file got in
+    assert len(before) == 1 and len(after) == 2
+    assert before[0] in after
+
+
+def _county_workbook(path, rows):
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "填報表"
+    for r in rows:
+        ws.append(r)
+    return wb, ws
+
+
+def test_xlsx_with_title_row_merged_header_placeholders_and_trailing_rows(tmp_path):
+    landing = tmp_path / "landing"
+    path = landing / "county_submissions" / "10014_113Q2.xlsx"
+    path.parent.mkdir(parents=True)
+    counts = ["1,234", "１２０", "－", "40", "…", "10", "30,000", "-", "11"]
+    wb, ws = _county_workbook(path, [
+        ["臺東縣 113年第2季 社會安全網就業服務季報"],
+        ["縣市", "年度", "季別", "社勞政共案"] + [None] * 9,  # a group label over merged cells
+        [None, None, None, *COUNTY_HEADER[3:]],
+        ["台東縣", "113", "2", *counts, "民國113年7月15日"],
+        [None] * 13, [None] * 13,
     ])
-    with pytest.raises(FileRejected) as raised:
-        _load(tmp_path, db, tmp_path / "key")
-    message = str(raised.value)
-    assert "roster_113Q2_T.csv: row 2, column 開訓日期: value '112/02/29'" in message
-    assert "not a real calendar date" in message
-    assert "roster_113Q2_T.csv: row 3, column 身分證統一編號: value 'A*********'" in message
-    assert "A123456788" not in message
-    # the partition keeps what it had
-    with duckdb.connect(str(db), read_only=True) as con:
-        assert con.sql("select count(*) from raw.training_rosters").fetchall()[0][0] == len(before) == 1
+    for column in "ABC":  # 縣市, 年度, 季別 merged down over the two header rows
+        ws.merge_cells(f"{column}2:{column}3")
+    ws.merge_cells("D2:M2")
+    wb.save(path)
+    rows, quarantined = _load(landing, tmp_path / "w.duckdb", tmp_path / "key",
+                              "county_submissions", "2024Q2")
+    assert quarantined == []
+    (row,) = rows
+    assert row[2:14] == ("10014", 2024, 2, 1234, 120, None, 40, None, 10, 30000, None, 11)
+    assert sorted(row[15]) == ["new_joint_cases", "stable_3m", "sw_posts_approved"]
+    assert str(row[14]) == "2024-07-15"
+
+
+def test_labour_insurance_placeholder_is_null_with_a_reason_and_a_good_totals_row_is_checked(tmp_path):
+    landing = tmp_path / "landing"
+    names = [c["name_zh"] for c in counties()]
+    values = ["-"] + ['"1,000"'] * 21
+    lines = [",".join(LI_HEADER)] + [f"11304,{n},OA_DEATHS,{v}" for n, v in zip(names, values)]
+    lines.append(f'11304,總計,OA_DEATHS,"{1000 * 21:,}"')
+    _write(landing, "labour_insurance", "bli_11304.csv", "\n".join(lines).encode("cp950"))
+    rows, quarantined = _load(landing, tmp_path / "w.duckdb", tmp_path / "key",
+                              "labour_insurance", "2024Q2")
+    assert quarantined == []
+    assert len(rows) == 22  # the totals row is checked, not loaded
+    assert {(r[5], r[6]) for r in rows} == {(None, "no data (-)"), (1000, None)}
 
 
 def test_header_that_breaks_the_contract_is_refused(tmp_path):
-    path = _roster(tmp_path, [ROW.format(nid="A123456789", birth="1990-01-01", county="臺北市",
-                                         start="113/04/01")])
+    landing = tmp_path / "landing"
+    path = _roster(landing, [ROW.format(nid="A123456789", birth="1990-01-01", county="臺北市",
+                                        start="113/04/01")])
     path.write_text(path.read_text(encoding="utf-8").replace("開訓日期", "開始日期"), encoding="utf-8")
-    with pytest.raises(FileRejected, match="missing \\['開訓日期'\\]"):
-        _load(tmp_path, tmp_path / "w.duckdb", tmp_path / "key")
+    rows, quarantined = _load(landing, tmp_path / "w.duckdb", tmp_path / "key")
+    assert rows == []
+    assert "missing ['開訓日期']" in quarantined[0].first_problem
