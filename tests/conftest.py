@@ -2,6 +2,7 @@
 
 import csv
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,14 @@ def refreshed(sample, tmp_path_factory):
     code = refresh(s, progress=lines.append)
     assert code == 0, "\n".join(lines)
     return s
+
+
+@pytest.fixture
+def copies(refreshed, tmp_path):
+    """A private copy of the landing area and of the refreshed warehouse."""
+    from dagster_project.config import settings
+
+    sources = tmp_path / "landing"
+    shutil.copytree(refreshed.sources_dir, sources)
+    shutil.copytree(refreshed.warehouse_dir, tmp_path / "warehouse", symlinks=True)
+    return settings(sources, tmp_path / "warehouse")

@@ -4,7 +4,6 @@ sample and warehouse, each with one kind of damage."""
 import csv
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -20,15 +19,6 @@ from dagster_project.ingest.files import decode
 from dagster_project.lib.text_normalise import parse_count
 from dagster_project.publish.release import NotValidated, publish, require_pass
 from dagster_project.refresh import refresh, refresh_lock
-
-
-@pytest.fixture
-def copies(refreshed, tmp_path):
-    """A private copy of the landing area and of the refreshed warehouse."""
-    sources = tmp_path / "landing"
-    shutil.copytree(refreshed.sources_dir, sources)
-    shutil.copytree(refreshed.warehouse_dir, tmp_path / "warehouse", symlinks=True)
-    return settings(sources, tmp_path / "warehouse")
 
 
 def _release_digest(s) -> str:
@@ -74,7 +64,7 @@ def test_a_county_workbook_with_jointly_served_above_referred_is_blocked(copies)
     assert not list((copies.warehouse_dir / "builds").iterdir())
 
 
-def test_a_month_missing_a_county_and_a_negative_count_are_blocked(copies):
+def test_a_month_missing_a_county_is_quarantined_and_a_negative_count_blocks(copies):
     before = _release_digest(copies)
     li = copies.sources_dir / "labour_insurance"
     _rewrite_csv(li / "bli_11203.csv",
@@ -90,9 +80,10 @@ def test_a_month_missing_a_county_and_a_negative_count_are_blocked(copies):
     code, output = _refresh(copies)
     print(output)
     assert code == 1
-    assert "all 22 counties for every month and measure (6 unexpected)" in output
-    assert '"period": "2023-03"' in output and '"counties_missing": 1' in output
-    assert '"missing_county_codes": ["10014"]' in output  # 臺東縣
+    # the incomplete month is refused at the door; the month keeps its earlier vintage
+    assert "QUARANTINED bli_11203.csv: column 縣市: value '': no row for 臺東縣 in measure" in output
+    assert not (li / "bli_11203.csv").exists()
+    # a negative count is readable, so it reaches validation, which blocks the release
     assert "stg_labour_insurance__county_counts: counts are not negative (1 unexpected)" in output
     assert '"period": "2024-04", "measure_code": "OA_DEATHS"' in output
     assert _release_digest(copies) == before
@@ -155,8 +146,24 @@ def test_readers_see_only_whole_releases_while_two_refreshes_run(copies):
     assert len(report["seen"]) >= 2  # it read across a switch of `latest`
 
 
-def test_changing_one_county_quarter_revises_exactly_its_figures(copies):
+def _landed(s) -> list[tuple]:
+    with duckdb.connect(str(s.working_database), read_only=True) as con:
+        return con.sql("""select family, file_name, file_sha256, vintage, state, loaded_at
+                          from raw.landed_files order by all""").fetchall()
+
+
+def test_relanding_is_a_no_op_and_a_resubmission_is_a_new_vintage(copies, tmp_path):
     submission = next((copies.sources_dir / "county_submissions").glob("10014_113Q3.*"))
+    # 1. The same file landed again (new modification time, same bytes): nothing changes.
+    before = _landed(copies)
+    submission.write_bytes(submission.read_bytes())
+    code, output = _refresh(copies)
+    assert code == 0, output
+    assert "no landed file changed since the last refresh" in output
+    assert _landed(copies) == before
+    first_vintage_time = max(row[5] for row in before)
+
+    # 2. A corrected resubmission: a new vintage, figures revised, the first still queryable.
     if submission.suffix == ".xlsx":
         wb = load_workbook(submission)
         ws = wb["填報表"]
@@ -180,6 +187,27 @@ def test_changing_one_county_quarter_revises_exactly_its_figures(copies):
     }
     assert all(r["changed_source_files"] == submission.name for r in rows)
     assert all(float(r["new_value"]) < float(r["old_value"]) for r in rows)
+    with duckdb.connect(str(copies.releases_dir / "latest" / "release.duckdb"), read_only=True) as con:
+        vintages = con.sql("""select vintage, is_current, referred_willing
+                              from marts.county_submission_vintages
+                              where county_code = '10014' and report_year = 2024 and report_quarter = 3
+                              order by vintage""").fetchall()
+    assert [(v, current) for v, current, _ in vintages] == [(1, False), (2, True)]
+    assert vintages[1][2] == vintages[0][2] + 7
+    manifest = json.loads((copies.releases_dir / "latest" / "manifest.json").read_text(encoding="utf-8"))
+    used = [f for f in manifest["source_files"] if f["path"].endswith(submission.name)]
+    assert [f["vintage"] for f in used] == [2]
+
+    # 3. The figures as of the first vintage are the previous release's figures.
+    from dagster_project.vintage_figures import figures_as_of
+
+    figures_as_of(copies, str(first_vintage_time), tmp_path / "as_of", progress=lambda m: None)
+    with open(tmp_path / "as_of" / "indicators.csv", encoding="utf-8-sig") as f:
+        as_of = {(r["indicator_code"], r["measure"], r["window_start"], r["as_of"]): r["value"]
+                 for r in csv.DictReader(f)}
+    for r in rows:
+        key = (r["indicator_code"], r["measure"], r["window_start"], r["as_of"])
+        assert float(as_of[key]) == pytest.approx(float(r["old_value"]), abs=0)
 
 
 def test_a_stale_wal_is_checkpointed_and_an_orphaned_build_is_retired(tmp_path):
