@@ -63,11 +63,8 @@ def quarantine(path: Path, rejected: FileRejected, quarantine_dir: Path, run_id:
     }, ensure_ascii=False, indent=1), encoding="utf-8")
     lines = [f"{path.name} was not loaded ({rejected.total} problem(s)); nothing from it is in the warehouse.",
              f"It was moved to {target}.", "Fix the file and drop it into the landing area again.", ""]
-    for p in problems:
-        where = ", ".join(x for x in (f"sheet {p['sheet']}" if p["sheet"] else "",
-                                      f"row {p['row']}" if p["row"] is not None else "",
-                                      f"column {p['column']}") if x)
-        lines += [f"- {where}: value {p['value']!r}", f"  rule: {p['rule']}", f"  fix:  {p['fix']}"]
+    for problem in rejected.problems:
+        lines += [f"- {problem.detail()}", f"  fix: {advice(problem.rule)}"]
     if rejected.total > len(problems):
         lines.append(f"… and {rejected.total - len(problems)} more of the same kinds.")
     report.with_suffix(".txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
