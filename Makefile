@@ -30,6 +30,7 @@ lint: setup
 # The Dagster UI on the same definitions, runs kept under warehouse/dagster_home.
 dev: setup
 	mkdir -p warehouse/dagster_home
+	cp deploy/dagster.yaml warehouse/dagster_home/dagster.yaml
 	DAGSTER_HOME=$(CURDIR)/warehouse/dagster_home $(BIN)/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
 
 clean:

@@ -28,10 +28,15 @@ def cmd_sample(args) -> int:
 
 def cmd_refresh(args) -> int:
     from dagster_project.config import settings
-    from dagster_project.refresh import refresh
+    from dagster_project.refresh import quarter_range, refresh
 
     s = settings(args.sources, args.warehouse)
-    return refresh(s, progress=_progress)
+    try:
+        quarters = quarter_range(args.quarters) if args.quarters else None
+    except ValueError as exc:
+        print(f"refresh: {exc}", file=sys.stderr)
+        return 2
+    return refresh(s, progress=_progress, quarters=quarters)
 
 
 def cmd_query(args) -> int:
@@ -83,6 +88,8 @@ def main(argv=None) -> int:
     p = sub.add_parser("refresh", help="ingest, build and publish (the Dagster definitions, in-process)")
     p.add_argument("--sources")
     p.add_argument("--warehouse")
+    p.add_argument("--quarters", metavar="2024Q1..2024Q2",
+                   help="backfill: re-ingest exactly these quarters (one, or a range), then build and publish")
     p.set_defaults(fn=cmd_refresh)
     p = sub.add_parser("query", help="read-only SQL on the latest release; prints CSV")
     p.add_argument("--warehouse")

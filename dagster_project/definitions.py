@@ -3,6 +3,13 @@
 import dagster as dg
 
 from dagster_project.defs.ingest.assets import ingest_assets
+from dagster_project.defs.operations.freshness import (
+    release_freshness_checks,
+    release_freshness_sensor,
+)
+from dagster_project.defs.operations.jobs import refresh_job
+from dagster_project.defs.operations.schedules import quarterly_refresh_schedule
+from dagster_project.defs.operations.sensors import landing_sensor
 from dagster_project.defs.publish.assets import release
 from dagster_project.defs.quality.checks import gx_validation
 from dagster_project.defs.reference.assets import reference_data
@@ -18,4 +25,11 @@ def resources(warehouse=None) -> dict:
     return {"warehouse": warehouse or default_warehouse(), "dbt": dbt_resource()}
 
 
-defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=[gx_validation], resources=resources())
+defs = dg.Definitions(
+    assets=ALL_ASSETS,
+    asset_checks=[gx_validation, *release_freshness_checks],
+    jobs=[refresh_job],
+    schedules=[quarterly_refresh_schedule],
+    sensors=[landing_sensor, release_freshness_sensor],
+    resources=resources(),
+)

@@ -10,14 +10,12 @@
    with its validation report, and the previous release and warehouse stay as they were.
 """
 
-import fcntl
 import json
 import os
 import shutil
 import time
 import warnings
 from collections import Counter
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from dagster_project.config import FAMILIES, Settings, settings
 from dagster_project.defs.partitions import quarterly
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.ingest.files import landed_files, sha256_of
+from dagster_project.warehouse_lock import RefreshBusy, refresh_lock
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
@@ -35,24 +34,6 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 # Dagster's console logger at INFO: the assets' own progress lines and failures, without
 # the per-event debug stream (all events are still in the run's event log).
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-
-
-class RefreshBusy(RuntimeError):
-    pass
-
-
-@contextmanager
-def refresh_lock(s: Settings):
-    s.warehouse_dir.mkdir(parents=True, exist_ok=True)
-    with open(s.warehouse_dir / "refresh.lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RefreshBusy(f"another refresh is running on {s.warehouse_dir}; "
-                              "try again when it has finished") from None
-        lock.write(str(os.getpid()))
-        lock.flush()
-        yield
 
 
 def quarters_with_files(s: Settings) -> list[str]:
@@ -185,16 +166,31 @@ def _report_failure(build: Settings, failed_dir: Path, progress) -> None:
              "the previous release is unchanged")
 
 
-def refresh(s: Settings, progress=print) -> int:
+def quarter_range(text: str) -> list[str]:
+    """`2024Q1..2024Q3` (or one quarter) → the partition keys in that range, inclusive."""
+    start, _, end = text.partition("..")
+    keys = quarterly.get_partition_keys()
+    for key in (start, end or start):
+        if key not in keys:
+            raise ValueError(f"{key!r} is not a quarter between {keys[0]} and {keys[-1]}")
+    first, last = keys.index(start), keys.index(end or start)
+    if first > last:
+        raise ValueError(f"{text!r}: the range ends before it starts")
+    return keys[first:last + 1]
+
+
+def refresh(s: Settings, progress=print, quarters: list[str] | None = None) -> int:
+    """Write-audit-publish. `quarters` (a backfill) re-ingests exactly those quarters,
+    changed or not; otherwise the quarters with new or changed files are ingested."""
     try:
         with refresh_lock(s):
-            return _refresh(s, progress)
+            return _refresh(s, progress, quarters)
     except RefreshBusy as exc:
         progress(str(exc))
         return 3
 
 
-def _refresh(s: Settings, progress) -> int:
+def _refresh(s: Settings, progress, quarters: list[str] | None = None) -> int:
     from dagster_project.definitions import BUILD_ASSETS, resources
     from dagster_project.defs.ingest.assets import ingest_assets
 
@@ -212,7 +208,10 @@ def _refresh(s: Settings, progress) -> int:
                                       warehouse_dir=str(s.warehouse_dir),
                                       build_database=str(build.database)))
     ok = True
-    changed = changed_quarters(build)
+    changed = quarters or changed_quarters(build)
+    if quarters:
+        progress(f"backfill: re-ingesting exactly {quarters[0]}..{quarters[-1]} "
+                 f"({len(quarters)} quarters), changed or not")
     if changed:
         progress(f"ingesting {changed[0]}..{changed[-1]} ({len(changed)} changed quarters) "
                  f"from {s.sources_dir}")

@@ -28,15 +28,19 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         description=DESCRIPTIONS[family],
         kinds={"duckdb", "python"},
-        # Two runs never write the warehouse at once (see defs/concurrency).
+        # Warehouse writers share one pool (limit 1 in deploy/dagster.yaml) and the lock.
         pool="warehouse",
+        check_specs=[dg.AssetCheckSpec(
+            "no_quarantined_files", asset=dg.AssetKey(["raw", family]),
+            description="Warns when this run refused a file of the family (moved to "
+                        "quarantine/<run>/ with a report for its sender).")],
     )
     def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         s = warehouse.settings
         s.warehouse_dir.mkdir(parents=True, exist_ok=True)
         rows = files = 0
         quarantined = []
-        with duckdb.connect(str(s.database), config=DUCKDB_CONFIG) as con:
+        with warehouse.writing(), duckdb.connect(str(s.database), config=DUCKDB_CONFIG) as con:
             ensure_raw_tables(con)
             restore_quarantine_records(con, s.quarantine_dir)
             _, misnamed = landed_files(s.sources_dir, family)
@@ -52,7 +56,15 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
         for q in quarantined:
             context.log.warning(f"QUARANTINED {q.file} ({q.total} problem(s)): {q.first_problem} "
                                 f"— report {q.report}")
-        return dg.MaterializeResult(metadata={
+        check = dg.AssetCheckResult(
+            check_name="no_quarantined_files", passed=not quarantined,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=(f"{len(quarantined)} file(s) quarantined: "
+                         + "; ".join(f"{q.file} ({q.first_problem})" for q in quarantined[:5])
+                         if quarantined else "every landed file loaded"),
+            metadata={"quarantined_files": len(quarantined),
+                      "reports": "\n".join(str(q.report) for q in quarantined) or "none"})
+        return dg.MaterializeResult(check_results=[check], metadata={
             "files": files, "rows": rows, "partitions": len(context.partition_keys),
             "quarantined_files": len(quarantined),
             "quarantined": dg.MetadataValue.md("\n".join(

@@ -7,20 +7,25 @@ from dagster_dbt import get_asset_key_for_model
 
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.defs.transform.assets import DBT_SUMMARY, dbt_models
-from dagster_project.publish.release import MARTS, publish, require_pass
+from dagster_project.publish.release import MARTS, NotValidated, publish, require_pass
 
 
 @dg.asset(
     group_name="publish",
     deps=[get_asset_key_for_model([dbt_models], m) for m in MARTS],
     kinds={"duckdb", "csv"},
+    pool="warehouse",
     description="A release folder under <warehouse>/releases/ and the `latest` pointer; "
                 "refuses to publish without this run's explicit validation pass.",
 )
 def release(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     s = warehouse.settings
     # Blocking checks have gaps across dbt and Python assets: read the results ourselves.
-    results = require_pass(s.validation_file, context.run_id)
+    try:
+        results = require_pass(s.validation_file, context.run_id)
+    except NotValidated as exc:
+        raise dg.Failure(description=f"PUBLICATION BLOCKED: {exc}. The previous release is "
+                                     "unchanged.") from None
     summary_file = s.database.parent / DBT_SUMMARY
     validation = {
         "great_expectations": {k: results[k] for k in
@@ -28,7 +33,8 @@ def release(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> 
         "dbt_build": json.loads(summary_file.read_text()) if summary_file.exists() else {},
         "passed": True,
     }
-    folder = publish(s.database, s.releases_dir, validation,
-                     (s.validation_file, s.validation_file.with_suffix(".html")))
+    with warehouse.writing():
+        folder = publish(s.database, s.releases_dir, validation,
+                         (s.validation_file, s.validation_file.with_suffix(".html")))
     context.log.info(f"published {folder}")
     return dg.MaterializeResult(metadata={"release": dg.MetadataValue.path(str(folder))})

@@ -33,13 +33,14 @@ def ensure_manifest() -> Path:
     return manifest
 
 
-@dbt_assets(manifest=ensure_manifest(), project=dbt_project)
+@dbt_assets(manifest=ensure_manifest(), project=dbt_project, pool="warehouse")
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     # dbt runs in a subprocess; the profile reads the warehouse path from the environment.
     os.environ["TSDG_DATABASE"] = str(warehouse.settings.database)
     os.environ["TSDG_DUCKDB_MEMORY_LIMIT"] = DUCKDB_MEMORY_LIMIT
-    invocation = dbt.cli(["build"], context=context)
-    yield from invocation.stream()
+    with warehouse.writing():
+        invocation = dbt.cli(["build"], context=context)
+        yield from invocation.stream()
     # The publish step records what this build ran and how it ended.
     results = invocation.get_artifact("run_results.json")["results"]
     summary = Counter(r["status"] for r in results)

@@ -1,0 +1,154 @@
+"""Operating the warehouse from Dagster: the quarterly schedule, the landing sensor, a
+backfill of exactly two quarters, and one writer at a time."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import duckdb
+import yaml
+
+from dagster_project.config import PROJECT_ROOT, settings
+from dagster_project.defs.operations.jobs import DOWNSTREAM_KEYS
+from dagster_project.defs.operations.schedules import quarterly_refresh_schedule
+from dagster_project.defs.operations.sensors import landing_sensor
+from dagster_project.defs.resources import WarehouseResource
+from dagster_project.refresh import refresh
+from dagster_project.warehouse_lock import refresh_lock
+
+TAIPEI = ZoneInfo("Asia/Taipei")
+
+
+def test_the_schedule_runs_quarterly_in_taipei_time_for_the_newest_closed_quarter():
+    assert quarterly_refresh_schedule.cron_schedule == "0 6 20 1,4,7,10 *"
+    assert quarterly_refresh_schedule.execution_timezone == "Asia/Taipei"
+    for tick, quarter in ((datetime(2026, 1, 20, 6, tzinfo=TAIPEI), "2025Q4"),
+                          (datetime(2026, 4, 20, 6, tzinfo=TAIPEI), "2026Q1"),
+                          (datetime(2026, 10, 20, 6, tzinfo=TAIPEI), "2026Q3")):
+        context = dg.build_schedule_context(scheduled_execution_time=tick)
+        request = quarterly_refresh_schedule(context)
+        assert request.partition_key == quarter
+    assert quarterly_refresh_schedule.job_name == "quarterly_refresh"
+
+
+def _tick(landing, warehouse, cursor=None):
+    resource = WarehouseResource(sources_dir=str(landing), warehouse_dir=str(warehouse))
+    context = dg.build_sensor_context(cursor=cursor, resources={"warehouse": resource})
+    result = landing_sensor(context)
+    return result.run_requests, result.cursor
+
+
+def _selection(request):
+    return sorted("/".join(k.path) for k in request.asset_selection)
+
+
+def test_the_landing_sensor_requests_exactly_the_new_partitions_once(sample, tmp_path):
+    sources, _ = sample
+    landing = tmp_path / "landing"
+    for family, name in (("county_submissions", "63000_113Q2"), ("county_submissions", "65000_113Q2"),
+                         ("labour_insurance", "bli_11308"), ("training_rosters", "roster_113Q3_T")):
+        (landing / family).mkdir(parents=True, exist_ok=True)
+        for path in (sources / family).glob(f"{name}.*"):
+            shutil.copy2(path, landing / family / path.name)
+    requests, cursor = _tick(landing, tmp_path / "warehouse")
+    assert [r.partition_key for r in requests] == ["2024Q2", "2024Q3"]
+    assert _selection(requests[0]) == ["raw/county_submissions"]
+    downstream = sorted("/".join(k.path) for k in DOWNSTREAM_KEYS)
+    assert _selection(requests[1]) == sorted(["raw/labour_insurance", "raw/training_rosters",
+                                              *downstream])
+    # the second tick sees nothing new
+    assert _tick(landing, tmp_path / "warehouse", cursor)[0] == []
+    # a file touched but unchanged is not new; a changed one is, alone
+    county = next((landing / "county_submissions").iterdir())
+    os.utime(county)
+    requests, cursor = _tick(landing, tmp_path / "warehouse", cursor)
+    assert requests == []
+    bli = landing / "labour_insurance" / "bli_11308.csv"
+    bli.write_bytes(bli.read_bytes() + b"\n")
+    requests, cursor = _tick(landing, tmp_path / "warehouse", cursor)
+    assert [(r.partition_key, _selection(r)) for r in requests] == [
+        ("2024Q3", sorted(["raw/labour_insurance", *downstream]))]
+
+
+def test_a_sensor_without_cursor_counts_what_the_warehouse_holds_as_seen(refreshed):
+    requests, cursor = _tick(refreshed.sources_dir, refreshed.warehouse_dir)
+    assert requests == []
+    assert len(json.loads(cursor)) > 500
+
+
+def _mark(s, family, quarters):
+    with duckdb.connect(str(s.working_database)) as con:
+        con.execute(f"update raw.{family} set source_row = -1 where partition_key in "
+                    f"({', '.join(repr(q) for q in quarters)})")
+
+
+def _marked(s, family) -> dict:
+    with duckdb.connect(str(s.working_database), read_only=True) as con:
+        return dict(con.sql(f"""select partition_key, count(*) filter (where source_row = -1)
+                                from raw.{family} group by 1""").fetchall())
+
+
+def test_a_backfill_of_two_quarters_rewrites_exactly_those_partitions(copies):
+    # A mark on every row of three quarters; the backfill rewrites two of them.
+    for family in ("training_rosters", "county_submissions"):
+        _mark(copies, family, ["2023Q4", "2024Q1", "2024Q2"])
+    lines = []
+    code = refresh(copies, progress=lines.append, quarters=["2024Q1", "2024Q2"])
+    assert code == 0, "\n".join(lines)
+    assert "backfill: re-ingesting exactly 2024Q1..2024Q2 (2 quarters), changed or not" in lines
+    for family in ("training_rosters", "county_submissions"):
+        marked = _marked(copies, family)
+        assert marked["2024Q1"] == marked["2024Q2"] == 0, family
+        assert marked["2023Q4"] > 0 and marked["2024Q3"] == 0, family
+
+
+def test_a_dagster_run_is_refused_while_a_refresh_writes(copies):
+    from dagster_project.definitions import resources
+    from dagster_project.defs.ingest.assets import ingest_assets
+
+    warehouse = WarehouseResource(sources_dir=str(copies.sources_dir),
+                                  warehouse_dir=str(copies.warehouse_dir))
+    before = copies.working_database.read_bytes()
+    with refresh_lock(copies):
+        result = dg.materialize([ingest_assets[0]], partition_key="2024Q2",
+                                resources=resources(warehouse), raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "another refresh is running on" in failure.event_specific_data.error.message
+    assert copies.working_database.read_bytes() == before
+
+
+def test_two_concurrent_refreshes_one_publishes_one_is_refused(copies):
+    releases_before = set(os.listdir(copies.releases_dir))
+    env = {**os.environ, "TSDG_SOURCES_DIR": str(copies.sources_dir),
+           "TSDG_WAREHOUSE_DIR": str(copies.warehouse_dir)}
+    command = [sys.executable, "-m", "dagster_project.cli", "refresh"]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    second = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    outputs = [p.communicate(timeout=900)[0] for p in (first, second)]
+    codes = sorted(p.returncode for p in (first, second))
+    assert codes == [0, 3], outputs
+    assert any("another refresh is running" in o for o in outputs)
+    new = set(os.listdir(copies.releases_dir)) - releases_before
+    assert len(new) == 1
+    latest = (copies.releases_dir / "latest").resolve()
+    manifest = json.loads((latest / "manifest.json").read_text(encoding="utf-8"))
+    with duckdb.connect(str(latest / "release.duckdb"), read_only=True) as con:
+        assert con.sql("select count(*) from marts.indicator_values").fetchall()[0][0] == \
+            manifest["row_counts"]["marts.indicator_values"]
+    with duckdb.connect(str(settings(None, copies.warehouse_dir).working_database), read_only=True) as con:
+        assert con.sql("select count(*) from raw.landed_files").fetchall()[0][0] > 0
+
+
+def test_the_instance_queues_runs_one_at_a_time_and_writers_share_one_pool():
+    from dagster_project.definitions import ALL_ASSETS
+
+    config = yaml.safe_load((PROJECT_ROOT / "deploy" / "dagster.yaml").read_text())
+    assert config["concurrency"]["runs"]["max_concurrent_runs"] == 1
+    assert config["concurrency"]["pools"]["default_limit"] == 1
+    assert {a.op.pool for a in ALL_ASSETS if a.op.name != "reference_data"} == {"warehouse"}
