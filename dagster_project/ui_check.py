@@ -127,6 +127,11 @@ def main() -> int:
         if args.screenshot:
             screenshot(f"{base}/asset-groups", args.screenshot.resolve(), args.chromium)
             print(f"screenshot: {args.screenshot}")
+            for group in ("ingest", "marts"):
+                out = args.screenshot.with_name(f"{args.screenshot.stem}_{group}.png").resolve()
+                screenshot(f"{base}/locations/dagster_project.definitions/asset-groups/{group}/lineage",
+                           out, args.chromium)
+                print(f"screenshot: {out}")
     return 0
 
 

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from dagster_project.config import DBT_PROJECT_DIR, DUCKDB_MEMORY_LIMIT
 from dagster_project.defs.resources import WarehouseResource
@@ -33,7 +33,16 @@ def ensure_manifest() -> Path:
     return manifest
 
 
-@dbt_assets(manifest=ensure_manifest(), project=dbt_project, pool="warehouse")
+class LayerGroups(DagsterDbtTranslator):
+    """dbt models grouped by layer (staging, intermediate, marts) in the asset graph."""
+
+    def get_group_name(self, dbt_resource_props) -> str:
+        fqn = dbt_resource_props.get("fqn", [])
+        return fqn[1] if len(fqn) > 2 else "transform"
+
+
+@dbt_assets(manifest=ensure_manifest(), project=dbt_project, pool="warehouse",
+            dagster_dbt_translator=LayerGroups())
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     # dbt runs in a subprocess; the profile reads the warehouse path from the environment.
     os.environ["TSDG_DATABASE"] = str(warehouse.settings.database)
