@@ -22,7 +22,11 @@ from dagster_project.publish.release import INDICATORS_CSV, _write_csv
 
 def figures_as_of(s: Settings, as_of: str, out: Path, progress=print) -> int:
     """Write indicators.csv (the release layout) for `as_of` to `out`; returns its rows."""
-    moment = datetime.fromisoformat(as_of)  # rejects anything that is not a timestamp
+    try:
+        moment = datetime.fromisoformat(as_of)
+    except ValueError:
+        raise ValueError(f"--vintage-as-of must be an ISO time such as '2026-01-15 12:00' "
+                         f"(UTC, as in marts.submission_files.loaded_at), not {as_of!r}") from None
     if not s.working_database.exists():
         raise FileNotFoundError(f"no warehouse at {s.working_database}: run `tsdg refresh` first")
     with tempfile.TemporaryDirectory(prefix="tsdg-vintage-") as scratch:

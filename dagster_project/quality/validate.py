@@ -66,7 +66,11 @@ def validate(database: Path, suites: list[dict] | None = None) -> dict:
 
     gx_duckdb.install()
     started = time.monotonic()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
+    # No tqdm bars in run logs and refresh output: the results report the progress.
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     source = context.data_sources.add_sql(
         name="warehouse", connection_string=f"duckdb:///{database}?access_mode=read_only"
                           f"&memory_limit={DUCKDB_MEMORY_LIMIT}")

@@ -106,6 +106,7 @@ def test_the_whole_corpus_through_a_real_refresh(refreshed, tmp_path):
         assert not (sources / case["family"] / case["file"]).exists()
         assert len(list(s.quarantine_dir.glob(f"*/{case['file']}.report.json"))) == 1
     assert len(quarantined) == len(CASES)
+    assert "check no_quarantined_files failed (WARN)" in output  # the alert in Dagster
     assert resubmission == [(2, "loaded")]  # the good file beside them loaded, as vintage 2
     # the previous release is untouched, and the new one has the same figures
     os.replace(s.releases_dir / "latest", s.releases_dir / "latest.new")

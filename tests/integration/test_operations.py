@@ -152,3 +152,24 @@ def test_the_instance_queues_runs_one_at_a_time_and_writers_share_one_pool():
     assert config["concurrency"]["runs"]["max_concurrent_runs"] == 1
     assert config["concurrency"]["pools"]["default_limit"] == 1
     assert {a.op.pool for a in ALL_ASSETS if a.op.name != "reference_data"} == {"warehouse"}
+
+
+def test_the_scheduled_job_refreshes_one_quarter_end_to_end(copies):
+    from dagster_project.definitions import ALL_ASSETS, gx_validation, resources
+    from dagster_project.defs.operations.jobs import refresh_job
+
+    warehouse = WarehouseResource(sources_dir=str(copies.sources_dir),
+                                  warehouse_dir=str(copies.warehouse_dir))
+    definitions = dg.Definitions(assets=ALL_ASSETS, asset_checks=[gx_validation],
+                                 jobs=[refresh_job], resources=resources(warehouse))
+    _mark(copies, "county_submissions", ["2024Q1", "2024Q2"])
+    previous = (copies.releases_dir / "latest").resolve()
+    result = definitions.resolve_job_def("quarterly_refresh").execute_in_process(
+        partition_key="2024Q2", instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    materialized = {e.asset_key.to_user_string() for e in result.all_events
+                    if e.event_type_value == "ASSET_MATERIALIZATION"}
+    assert {"raw/county_submissions", "marts/indicator_values", "release"} <= materialized
+    marked = _marked(copies, "county_submissions")
+    assert marked["2024Q2"] == 0 and marked["2024Q1"] > 0  # only the scheduled quarter
+    assert (copies.releases_dir / "latest").resolve() != previous

@@ -61,6 +61,8 @@ def test_missing_county_is_missing_and_a_zero_report_is_zero(copies):
     assert "county_submissions 2025Q4 臺東縣 (missing" in manifest["attention"]["overdue_submissions"]["first"][0]
     assert manifest["attention"]["withheld_figures"]["count"] == len(withheld)
     assert "OVERDUE submissions: 1" in output and "WITHHELD figures (incomplete data)" in output
+    assert "check gx_submission_status failed (WARN)" in output  # the alerts in Dagster
+    assert "check gx_indicator_values failed (WARN)" in output
     with open(release / "indicators.csv", encoding="utf-8-sig") as f:
         rows = [r for r in csv.DictReader(f)
                 if r["indicator_code"] == "SSN.JOINT.1" and r["as_of"] == "2025-12-31"]

@@ -86,6 +86,8 @@ def test_a_month_missing_a_county_is_quarantined_and_a_negative_count_blocks(cop
     # a negative count is readable, so it reaches validation, which blocks the release
     assert "stg_labour_insurance__county_counts: counts are not negative (1 unexpected)" in output
     assert '"period": "2024-04", "measure_code": "OA_DEATHS"' in output
+    assert "check gx_stg_labour_insurance__county_counts failed (ERROR)" in output
+    assert "publication blocked" in output
     assert _release_digest(copies) == before
 
 
