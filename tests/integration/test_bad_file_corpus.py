@@ -77,7 +77,7 @@ def test_the_whole_corpus_through_a_real_refresh(refreshed, tmp_path):
                            "穩定就業三個月人數,相對存款參與人數,相對存款配合款金額,社工核定員額,社工進用人數,填報日期\n",
                            encoding="utf-8")
     with duckdb.connect(str(s.working_database), read_only=True) as con:
-        values = con.sql("""select referred_willing, jointly_served, new_joint_cases, placed,
+        values = con.execute("""select referred_willing, jointly_served, new_joint_cases, placed,
                                    stable_3m, matched_savings_participants, matched_savings_amount,
                                    sw_posts_approved, sw_posts_filled
                             from staging.stg_county__submissions
