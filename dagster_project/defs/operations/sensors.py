@@ -20,16 +20,24 @@ from dagster_project.defs.resources import WarehouseResource
 from dagster_project.ingest.files import landed_files, sha256_of
 
 
+class WarehouseBusy(RuntimeError):
+    pass
+
+
 def _received(s: Settings) -> set[tuple[str, str, str]]:
-    """(family, file name, sha256) the warehouse has loaded; empty if it cannot be read."""
+    """(family, file name, sha256) the warehouse has loaded."""
     if not s.working_database.exists():
         return set()
     try:
         with duckdb.connect(str(s.working_database), read_only=True) as con:
+            tables = {r[0] for r in con.sql("select table_schema || '.' || table_name "
+                                            "from information_schema.tables").fetchall()}
+            if "raw.landed_files" not in tables:
+                return set()
             return set(con.sql("""select family, file_name, file_sha256 from raw.landed_files
                                   where state in ('loaded', 'superseded')""").fetchall())
-    except duckdb.Error:  # a writer holds the file, or no landed_files yet
-        return set()
+    except duckdb.IOException as exc:  # a writer holds the file
+        raise WarehouseBusy(str(exc)) from None
 
 
 def scan(s: Settings, cursor: dict) -> tuple[dict[str, set[str]], dict]:
@@ -63,7 +71,10 @@ def scan(s: Settings, cursor: dict) -> tuple[dict[str, set[str]], dict]:
 )
 def landing_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     cursor = json.loads(context.cursor) if context.cursor else {}
-    changed, current = scan(warehouse.settings, cursor)
+    try:
+        changed, current = scan(warehouse.settings, cursor)
+    except WarehouseBusy:
+        return dg.SkipReason("the warehouse is being written; looking again at the next tick")
     quarters = [k for k in quarterly.get_partition_keys() if k in changed]
     tick = hashlib.sha256(json.dumps(current, sort_keys=True).encode()).hexdigest()[:12]
     requests = []
