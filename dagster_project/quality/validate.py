@@ -61,6 +61,7 @@ def validate(database: Path, suites: list[dict] | None = None) -> dict:
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+    from sqlalchemy.pool import NullPool
 
     from dagster_project.quality import gx_duckdb
 
@@ -73,7 +74,10 @@ def validate(database: Path, suites: list[dict] | None = None) -> dict:
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     source = context.data_sources.add_sql(
         name="warehouse", connection_string=f"duckdb:///{database}?access_mode=read_only"
-                          f"&memory_limit={DUCKDB_MEMORY_LIMIT}")
+                          f"&memory_limit={DUCKDB_MEMORY_LIMIT}",
+        # No pool: every connection closes when GX releases it, so no DuckDB instance is
+        # left open on the file after validation (it would block other opens in-process).
+        kwargs={"poolclass": NullPool})
     reports = []
     try:
         for suite_def in suites or load_suites():
