@@ -53,6 +53,8 @@ def quarantine(path: Path, rejected: FileRejected, quarantine_dir: Path, run_id:
     except PermissionError:  # a read-only landing area: keep a copy, leave the original
         shutil.copy2(path, target)
         moved = False
+    # The sender's own file may hold raw IDs: readable by the warehouse's owner only.
+    target.chmod(0o600)
     report = folder / f"{path.name}.report.json"
     problems = [_problem_dict(p) for p in rejected.problems]
     record = record | {"source_file": str(target), "quarantine_report": str(report)}
