@@ -44,6 +44,10 @@ def test_missing_county_is_missing_and_a_zero_report_is_zero(copies):
         withheld = con.sql("""select indicator_code, measure, indicator_value, numerator, incomplete_reason
                               from marts.indicator_values
                               where as_of = '2025-12-31' and indicator_code = 'SSN.JOINT.1'""").fetchall()
+        incomplete = con.sql("""select distinct v.as_of, i.source_family from marts.indicator_values v
+                                join registry.indicators i using (indicator_code)
+                                where not v.is_complete""").fetchall()
+        n_incomplete = con.sql("select count(*) from marts.indicator_values where not is_complete").fetchall()[0][0]
         complete_before = con.sql("""select count(*) from marts.indicator_values
                                      where as_of = '2025-09-30' and indicator_code = 'SSN.JOINT.1'
                                      and is_complete and indicator_value is not null""").fetchall()[0][0]
@@ -59,7 +63,9 @@ def test_missing_county_is_missing_and_a_zero_report_is_zero(copies):
     manifest = json.loads((release / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["attention"]["overdue_submissions"]["count"] == 1
     assert "county_submissions 2025Q4 臺東縣 (missing" in manifest["attention"]["overdue_submissions"]["first"][0]
-    assert manifest["attention"]["withheld_figures"]["count"] == len(withheld)
+    # only the figures that need 2025Q4 county data are withheld
+    assert {(str(d), src) for d, src in incomplete} == {("2025-12-31", "county_submissions")}
+    assert manifest["attention"]["withheld_figures"]["count"] == n_incomplete > len(withheld) > 0
     assert "OVERDUE submissions: 1" in output and "WITHHELD figures (incomplete data)" in output
     assert "check gx_submission_status failed (WARN)" in output  # the alerts in Dagster
     assert "check gx_indicator_values failed (WARN)" in output
