@@ -1,6 +1,7 @@
 """Shared fixtures: one calibrated sample and one real refresh per test session."""
 
 import csv
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -53,3 +54,17 @@ def copies(refreshed, tmp_path):
     shutil.copytree(refreshed.sources_dir, sources)
     shutil.copytree(refreshed.warehouse_dir, tmp_path / "warehouse", symlinks=True)
     return settings(sources, tmp_path / "warehouse")
+
+
+def _release_digest(s) -> str:
+    """A digest of the release `latest` points at: its folder name and every file."""
+    latest = s.releases_dir / "latest"
+    digest = hashlib.sha256(str(latest.resolve()).encode())
+    for path in sorted(latest.iterdir()):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def release_digest():
+    return _release_digest

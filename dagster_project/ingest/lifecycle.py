@@ -54,10 +54,10 @@ def state_of(con: duckdb.DuckDBPyConnection, family: str, name: str, sha: str) -
 
 
 def record_loaded(con: duckdb.DuckDBPyConnection, landed: LandedFile, sha: str, size: int,
-                  run_id: str) -> int:
+                  run_id: str, state: str | None) -> int:
     """Record a loaded file; a new content of a submission becomes its newest vintage and
     the previous one is superseded. Loading the same content again changes nothing."""
-    if state_of(con, landed.family, landed.name, sha) == "loaded":
+    if state == "loaded":  # `state`: state_of() this file before this load
         return con.execute("""select vintage from raw.landed_files where family = ? and
                               file_name = ? and file_sha256 = ? and state = 'loaded'""",
                            [landed.family, landed.name, sha]).fetchone()[0]

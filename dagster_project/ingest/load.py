@@ -104,13 +104,14 @@ def load_partition(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: st
             for landed in files:
                 data = landed.path.read_bytes()  # read and hashed once per file
                 sha = sha256_of(data)
-                if lifecycle.state_of(con, family, landed.name, sha) is not None:
+                state = lifecycle.state_of(con, family, landed.name, sha)
+                if state is not None:
                     # Loaded before (a backfill or a re-run): replace its rows. A file never
                     # loaded has none, and the delete would scan the whole raw table.
                     con.execute(f"delete from {table} where partition_key = ? and file_sha256 = ?",
                                 [partition, sha])
                 n = _load_file(con, landed, data, sha, partition, pads)
-                vintage = lifecycle.record_loaded(con, landed, sha, len(data), run_id)
+                vintage = lifecycle.record_loaded(con, landed, sha, len(data), run_id, state)
                 con.execute("delete from raw.partition_files where family = ? and "
                             "partition_key = ? and file_sha256 = ?", [family, partition, sha])
                 con.execute("insert into raw.partition_files values (?, ?, ?, ?, ?)",

@@ -2,7 +2,6 @@
 quarantined whole with a report, and never disturbs what was already loaded."""
 
 import csv
-import hashlib
 import json
 import os
 import shutil
@@ -54,21 +53,13 @@ def test_each_bad_file_is_refused_with_its_message(case, tmp_path):
     assert case["expected_message"] in refused[0].report.with_suffix(".txt").read_text(encoding="utf-8")
 
 
-def _release_digest(s) -> str:
-    latest = s.releases_dir / "latest"
-    digest = hashlib.sha256(str(latest.resolve()).encode())
-    for path in sorted(latest.iterdir()):
-        digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()
-
-
-def test_the_whole_corpus_through_a_real_refresh(refreshed, tmp_path):
+def test_the_whole_corpus_through_a_real_refresh(refreshed, tmp_path, release_digest):
     sources = tmp_path / "landing"
     shutil.copytree(refreshed.sources_dir, sources)
     shutil.copytree(refreshed.warehouse_dir, tmp_path / "warehouse", symlinks=True)
     s = settings(sources, tmp_path / "warehouse")
     previous = (s.releases_dir / "latest").resolve()
-    previous_digest = _release_digest(s)
+    previous_digest = release_digest(s)
     # Beside the bad files, a good resubmission: same figures, new bytes (a later date).
     resubmitted = sources / "county_submissions" / "63000_113Q2.csv"
     for old in (sources / "county_submissions").glob("63000_113Q2.*"):
@@ -111,7 +102,7 @@ def test_the_whole_corpus_through_a_real_refresh(refreshed, tmp_path):
     # the previous release is untouched, and the new one has the same figures
     os.replace(s.releases_dir / "latest", s.releases_dir / "latest.new")
     (s.releases_dir / "latest").symlink_to(previous.name)
-    assert _release_digest(s) == previous_digest
+    assert release_digest(s) == previous_digest
     assert _figures(previous) == _figures(new)
     manifest = json.loads((new / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["revisions"]["revised"] == 0

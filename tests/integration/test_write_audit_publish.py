@@ -2,7 +2,6 @@
 sample and warehouse, each with one kind of damage."""
 
 import csv
-import hashlib
 import json
 import subprocess
 import sys
@@ -21,14 +20,6 @@ from dagster_project.publish.release import NotValidated, publish, require_pass
 from dagster_project.refresh import refresh, refresh_lock
 
 
-def _release_digest(s) -> str:
-    latest = s.releases_dir / "latest"
-    digest = hashlib.sha256(str(latest.resolve()).encode())
-    for path in sorted(latest.iterdir()):
-        digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()
-
-
 def _refresh(s) -> tuple[int, str]:
     lines = []
     code = refresh(s, progress=lines.append)
@@ -41,8 +32,8 @@ def _rewrite_csv(path, edit):
     path.write_text(edit(text), encoding="utf-8")
 
 
-def test_a_county_workbook_with_jointly_served_above_referred_is_blocked(copies):
-    before = _release_digest(copies)
+def test_a_county_workbook_with_jointly_served_above_referred_is_blocked(copies, release_digest):
+    before = release_digest(copies)
     workbook = next(p for p in sorted((copies.sources_dir / "county_submissions").glob("*_113Q2.xlsx")))
     wb = load_workbook(workbook)
     ws = wb["填報表"]
@@ -57,15 +48,15 @@ def test_a_county_workbook_with_jointly_served_above_referred_is_blocked(copies)
     assert "ERROR staging.stg_county__submissions: jointly_served ≤ referred_willing (1 unexpected)" in output
     county = workbook.name.split("_")[0]
     assert f'"source_file": "{workbook}", "county_code": "{county}", "report_year": 2024, "report_quarter": 2' in output
-    assert _release_digest(copies) == before
+    assert release_digest(copies) == before
     failed = list((copies.warehouse_dir / "failed").iterdir())
     assert len(failed) == 1 and (failed[0] / "validation.html").exists()
     assert "jointly_served ≤ referred_willing" in (failed[0] / "validation.html").read_text()
     assert not list((copies.warehouse_dir / "builds").iterdir())
 
 
-def test_a_month_missing_a_county_is_quarantined_and_a_negative_count_blocks(copies):
-    before = _release_digest(copies)
+def test_a_month_missing_a_county_is_quarantined_and_a_negative_count_blocks(copies, release_digest):
+    before = release_digest(copies)
     li = copies.sources_dir / "labour_insurance"
     _rewrite_csv(li / "bli_11203.csv",
                  lambda t: "\n".join(line for line in t.splitlines()
@@ -88,10 +79,10 @@ def test_a_month_missing_a_county_is_quarantined_and_a_negative_count_blocks(cop
     assert '"period": "2024-04", "measure_code": "OA_DEATHS"' in output
     assert "check gx_stg_labour_insurance__county_counts failed (ERROR)" in output
     assert "publication blocked" in output
-    assert _release_digest(copies) == before
+    assert release_digest(copies) == before
 
 
-def test_publishing_without_a_passing_validation_is_refused(copies, tmp_path):
+def test_publishing_without_a_passing_validation_is_refused(copies, tmp_path, release_digest):
     results = tmp_path / "validation.json"
     with pytest.raises(NotValidated, match="no validation results"):
         require_pass(results, "run-1")
@@ -101,10 +92,10 @@ def test_publishing_without_a_passing_validation_is_refused(copies, tmp_path):
     results.write_text('{"run_id": "run-1", "passed": false, "errors": 2}')
     with pytest.raises(NotValidated, match="2 blocking error"):
         require_pass(results, "run-1")
-    before = _release_digest(copies)
+    before = release_digest(copies)
     with pytest.raises(NotValidated):
         publish(copies.database, copies.releases_dir, {"passed": False})
-    assert _release_digest(copies) == before
+    assert release_digest(copies) == before
 
 
 def test_a_second_refresh_is_refused_while_one_runs(copies):

@@ -8,7 +8,6 @@ starting without a cursor counts what the warehouse already holds as seen.
 
 import hashlib
 import json
-from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -53,7 +52,7 @@ def scan(s: Settings, cursor: dict) -> tuple[dict[str, set[str]], dict]:
             if seen and seen[:2] == [stat.st_size, stat.st_mtime_ns]:
                 current[key] = seen
                 continue
-            sha = sha256_of(Path(path).read_bytes())
+            sha = sha256_of(path.read_bytes())
             current[key] = [stat.st_size, stat.st_mtime_ns, sha]
             if (seen and seen[2] == sha) or (family, path.name, sha) in received:
                 continue
