@@ -7,6 +7,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
 REGISTRY_FILE = PROJECT_ROOT / "registry" / "indicators.yml"
+SOURCES_REGISTRY_FILE = PROJECT_ROOT / "registry" / "sources.yml"
 # DuckDB takes 80 % of RAM by default; a bound keeps peak memory flat as data grows
 # (DuckDB spills to disk beyond it). dbt's profile reads the same variable.
 DUCKDB_MEMORY_LIMIT = os.environ.get("TSDG_DUCKDB_MEMORY_LIMIT", "2GB")

@@ -3,15 +3,17 @@ files, parsed in Python into a pandas frame per file."""
 
 import csv
 import io
+import zipfile
 
 import pandas as pd
 from openpyxl import load_workbook
 
 from dagster_project.ingest.files import BadFile, LandedFile, decode
-from dagster_project.ingest.problems import FileRejected, Problem
+from dagster_project.ingest.problems import FileRejected, Problem, whole_file
 from dagster_project.lib.counties import UnknownCounty, resolve_county
 from dagster_project.lib.reference import counties
 from dagster_project.lib.roc_dates import InvalidDate, parse_date, parse_roc_year_month
+from dagster_project.lib.source_contract import door
 from dagster_project.lib.text_normalise import NotANumber, is_placeholder, parse_count, to_halfwidth
 
 LI_MEASURES = ("INSURED_LI", "INSURED_OA", "INSURED_OA_ONLY", "ANNUITY_RECIPIENTS",
@@ -57,11 +59,12 @@ class RowReader:
     def fail(self, row, column, value, rule):
         self.problems.append(Problem(self.landed.name, row, column, str(value), rule, self.sheet))
 
-    def parse(self, fn, row, column, value, rule):
+    def parse(self, fn, row, column, value):
+        """fn(value), or None with a problem whose rule is the parser's own words."""
         try:
             return fn(value)
         except (InvalidDate, NotANumber, UnknownCounty) as exc:
-            self.fail(row, column, value, f"{rule}: {exc}")
+            self.fail(row, column, value, str(exc))
             return None
 
     def raise_if_any(self):
@@ -74,10 +77,21 @@ def _csv_rows(landed: LandedFile, data: bytes, columns: dict) -> list[tuple[int,
     try:
         text = decode(landed.path, data)
     except BadFile as exc:
-        raise FileRejected(landed.name, [Problem(landed.name, None, "(whole file)", "", str(exc))]) from None
+        raise whole_file(landed.name, str(exc)) from None
     reader = csv.reader(io.StringIO(text))
-    header = [h.strip().lstrip("\ufeff") for h in next(reader)]
-    return _rows_under(landed, header, [(i, r) for i, r in enumerate(reader, start=2)], columns)
+    limits = door()
+    try:
+        header = [h.strip().lstrip("\ufeff") for h in next(reader)]
+        body = []
+        for number, row in enumerate(reader, start=2):
+            if number - 1 > limits.max_rows["aggregated"]:
+                raise whole_file(landed.name, f"too large: more than "
+                                              f"{limits.max_rows['aggregated']:,} data rows")
+            body.append((number, row))
+    except csv.Error as exc:  # e.g. a field past csv's own limit, a NUL byte
+        raise FileRejected(landed.name, [Problem(landed.name, reader.line_num, "(row)", "",
+                                                 f"not a readable CSV row ({exc})")]) from None
+    return _rows_under(landed, header, body, columns)
 
 
 def _rows_under(landed, header, body, columns, header_row=1, sheet=None) -> list[tuple[int, dict]]:
@@ -86,9 +100,14 @@ def _rows_under(landed, header, body, columns, header_row=1, sheet=None) -> list
         raise FileRejected(landed.name, [Problem(landed.name, header_row, ", ".join(missing),
                                                  ",".join(header), "required column missing", sheet)])
     rows = []
+    longest = door().max_field_chars
     for number, values in body:
         if not any(str(v or "").strip() for v in values):
             continue  # trailing empty rows
+        too_long = [h for h, v in zip(header, values) if len(str(v or "")) > longest]
+        if too_long:
+            raise FileRejected(landed.name, [Problem(landed.name, number, too_long[0], "",
+                                                     f"longer than {longest} characters", sheet)])
         if len(values) != len(header):
             raise FileRejected(landed.name, [Problem(landed.name, number, "(row)", ",".join(values),
                                                      f"row has {len(values)} fields, header {len(header)}",
@@ -108,7 +127,7 @@ def _count(r: RowReader, number: int, header: str, raw: str) -> tuple[int | None
     if raw == "":
         r.fail(number, header, "", "value is required (write - for no data)")
         return None, None
-    return r.parse(parse_count, number, header, raw, "must be a whole number"), None
+    return r.parse(parse_count, number, header, raw), None
 
 
 def _frame(landed: LandedFile, sha: str, partition: str, rows: list[dict]) -> pd.DataFrame:
@@ -131,7 +150,7 @@ def read_long_file(landed: LandedFile, data: bytes, sha: str, partition: str) ->
     r = RowReader(landed)
     out, totals = [], []
     for number, row in _csv_rows(landed, data, columns):
-        month = r.parse(parse_roc_year_month, number, "統計年月", row["period"], "period")
+        month = r.parse(parse_roc_year_month, number, "統計年月", row["period"])
         value, note = _count(r, number, "數值", row["value"])
         if row["measure_code"] not in measures:
             r.fail(number, "項目代碼", row["measure_code"], f"must be one of {', '.join(measures)}")
@@ -144,7 +163,7 @@ def read_long_file(landed: LandedFile, data: bytes, sha: str, partition: str) ->
             totals.append((number, row["measure_code"], value))
             continue  # checked against the counties below, never loaded
         if is_li:
-            key = r.parse(resolve_county, number, "縣市", row["county"], "county")
+            key = r.parse(resolve_county, number, "縣市", row["county"])
         else:
             key = to_halfwidth(row["unit"])
             if key != landed.fields["unit"]:
@@ -183,6 +202,7 @@ def _check_counties(r: RowReader, rows: list[dict], totals: list) -> None:
 
 
 def _xlsx_rows(landed: LandedFile, data: bytes) -> list[tuple[int, dict]]:
+    _check_inflated_size(landed, data)
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a broken workbook
@@ -191,8 +211,12 @@ def _xlsx_rows(landed: LandedFile, data: bytes) -> list[tuple[int, dict]]:
     if SHEET not in wb.sheetnames:
         raise FileRejected(landed.name, [Problem(landed.name, None, "sheet", ",".join(wb.sheetnames),
                                                  f"workbook must have a sheet named {SHEET}")])
-    cells = [(i, ["" if v is None else str(v).strip() for v in row])
-             for i, row in enumerate(wb[SHEET].iter_rows(values_only=True), start=1)]
+    cells, limit = [], door().max_rows["aggregated"]
+    for i, row in enumerate(wb[SHEET].iter_rows(values_only=True), start=1):
+        if i > limit:
+            wb.close()
+            raise whole_file(landed.name, f"too large: more than {limit:,} rows", sheet=SHEET)
+        cells.append((i, ["" if v is None else str(v).strip() for v in row]))
     wb.close()
     # A title row may sit above the header: the header is the first row starting with 縣市.
     for position, (number, values) in enumerate(cells):
@@ -213,6 +237,20 @@ def _xlsx_rows(landed: LandedFile, data: bytes) -> list[tuple[int, dict]]:
                                              SHEET)])
 
 
+def _check_inflated_size(landed: LandedFile, data: bytes) -> None:
+    """A workbook is a zip: refuse it before parsing when its parts inflate past the limit
+    (a small file can hold a sheet of millions of cells)."""
+    limit = door().max_xlsx_inflated_bytes
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            inflated = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise whole_file(landed.name, f"not a readable XLSX workbook ({exc})") from None
+    if inflated > limit:
+        raise whole_file(landed.name, f"too large: the workbook unpacks to {inflated:,} bytes, "
+                                      f"the limit is {limit:,}")
+
+
 def read_county_submission(landed: LandedFile, data: bytes, sha: str,
                            partition: str) -> pd.DataFrame:
     is_xlsx = landed.fields["ext"] == "xlsx"
@@ -222,11 +260,11 @@ def read_county_submission(landed: LandedFile, data: bytes, sha: str,
         r.fail(rows[1][0], "(row)", "", "a county submission has exactly one data row")
     out = []
     for number, row in rows[:1]:
-        code = r.parse(resolve_county, number, "縣市", row["county"], "county")
+        code = r.parse(resolve_county, number, "縣市", row["county"])
         if code and code != landed.fields["county"]:
             r.fail(number, "縣市", row["county"], f"county disagrees with the file name ({landed.fields['county']})")
-        year = r.parse(parse_count, number, "年度", row["roc_year"], "ROC year")
-        quarter = r.parse(parse_count, number, "季別", row["quarter"], "quarter")
+        year = r.parse(parse_count, number, "年度", row["roc_year"])
+        quarter = r.parse(parse_count, number, "季別", row["quarter"])
         if (year, quarter) != (int(landed.fields["roc"]), int(landed.fields["q"])):
             r.fail(number, "年度/季別", f"{row['roc_year']}/{row['quarter']}",
                    "period disagrees with the file name")
@@ -237,7 +275,7 @@ def read_county_submission(landed: LandedFile, data: bytes, sha: str,
             record[col], note = _count(r, number, header, row[col])
             if note:
                 record["no_data"].append(col)
-        record["submitted_on"] = r.parse(parse_date, number, "填報日期", row["submitted_on"], "date")
+        record["submitted_on"] = r.parse(parse_date, number, "填報日期", row["submitted_on"])
         out.append(record)
     r.raise_if_any()
     return _frame(landed, sha, partition, out)

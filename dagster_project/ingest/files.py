@@ -1,11 +1,14 @@
 """Landed files: which family and partition a file belongs to, and its decoded text."""
 
 import hashlib
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from dagster_project.lib.roc_dates import ROC_OFFSET
+from dagster_project.lib.source_contract import door
 
 # File-name contracts of DOMAIN.md §3: pattern → (partition keys, label).
 PATTERNS = {
@@ -52,15 +55,36 @@ def classify(family: str, path: Path) -> LandedFile | None:
     return LandedFile(family, path, partitions, fields | {"year": year})
 
 
+def _entries(folder: Path) -> list[tuple[Path, os.stat_result]]:
+    """Entries of a family folder with their lstat (links are not followed); hidden files
+    (editors' and systems' own) are left alone."""
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    return [(p, p.lstat()) for p in sorted(folder.iterdir()) if not p.name.startswith(".")]
+
+
 def landed_files(sources_dir: Path, family: str) -> tuple[list[LandedFile], list[Path]]:
-    """(recognised files, files whose names break the contract) of one family."""
-    folder = sources_dir / family
+    """(recognised files, files whose names break the contract) of one family: regular
+    files directly in the family's folder only (see `irregular_entries` for the rest)."""
     good, unknown = [], []
-    for path in sorted(folder.glob("*")) if folder.exists() else []:
-        if path.is_file() and not path.name.startswith("."):
+    for path, st in _entries(sources_dir / family):
+        if stat.S_ISREG(st.st_mode):
             landed = classify(family, path)
             (good.append(landed) if landed else unknown.append(path))
     return good, unknown
+
+
+def irregular_entries(sources_dir: Path, family: str) -> list[tuple[Path, str]]:
+    """Entries of a family folder that are not regular files, with what they are: never
+    read (a link named like a county file may point anywhere)."""
+    kinds = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"),
+             (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+    out = []
+    for path, st in _entries(sources_dir / family):
+        if not stat.S_ISREG(st.st_mode):
+            out.append((path, next((k for test, k in kinds if test(st.st_mode)), "not a file")))
+    return out
 
 
 def files_for_partition(sources_dir: Path, family: str, partition: str) -> list[LandedFile]:
@@ -69,6 +93,44 @@ def files_for_partition(sources_dir: Path, family: str, partition: str) -> list[
 
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _open_regular(path: Path) -> int:
+    """A descriptor on `path` only if it is a regular file, without following a link
+    (swapped in after listing or not: O_NOFOLLOW refuses it either way)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise BadFile(f"cannot be opened as a regular file ({exc.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BadFile("not a regular file")
+    return fd
+
+
+def read_landed(landed: "LandedFile") -> bytes:
+    """The file's bytes, refused before reading when larger than the registry allows."""
+    limit = door().max_file_bytes[door().kind(landed.family)]
+    fd = _open_regular(landed.path)
+    with os.fdopen(fd, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > limit:
+            raise BadFile(f"too large: {size:,} bytes, the limit for this family is {limit:,}")
+        return f.read(limit + 1)
+
+
+def digest_of(path: Path) -> tuple[str | None, int]:
+    """(sha256, size) of a regular file read in blocks; (None, size) for anything else."""
+    try:
+        fd = _open_regular(path)
+    except BadFile:
+        return None, path.lstat().st_size
+    digest, size = hashlib.sha256(), 0
+    with os.fdopen(fd, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
 
 
 def decode(path: Path, data: bytes) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.ingest.files import LandedFile
+from dagster_project.lib.redact import safe_text
 
 DDL = """create table if not exists raw.landed_files (
     family varchar, file_name varchar, source_file varchar, file_sha256 varchar,
@@ -39,7 +40,7 @@ def identity(landed: LandedFile) -> tuple[str, str]:
 
 
 def received_at(path: Path) -> datetime:
-    return datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
+    return datetime.fromtimestamp(path.lstat().st_mtime, UTC).replace(tzinfo=None)
 
 
 def _now() -> datetime:
@@ -88,6 +89,7 @@ def quarantine_record(family: str, path: Path, sha: str, size: int, landed: Land
 
 
 def insert_record(con: duckdb.DuckDBPyConnection, record: dict) -> None:
+    record = record | {"state_reason": safe_text(record["state_reason"], 400)}
     con.execute(f"insert into raw.landed_files ({', '.join(COLUMNS)}) values "
                 f"({', '.join('?' * len(COLUMNS))})", [record[c] for c in COLUMNS])
 

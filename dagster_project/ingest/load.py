@@ -12,10 +12,19 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.ingest import aggregated, lifecycle, person_level
-from dagster_project.ingest.files import LandedFile, files_for_partition, sha256_of
-from dagster_project.ingest.problems import FileRejected, Problem
+from dagster_project.ingest.files import (
+    BadFile,
+    LandedFile,
+    digest_of,
+    files_for_partition,
+    read_landed,
+    sha256_of,
+)
+from dagster_project.ingest.problems import FileRejected, whole_file
 from dagster_project.ingest.quarantine import quarantine
 from dagster_project.lib.pseudonym import load_key, sql_pads
+from dagster_project.lib.redact import safe_text
+from dagster_project.lib.source_contract import door
 
 LINEAGE = "partition_key varchar, source_file varchar, file_sha256 varchar, source_row int"
 RAW_TABLES = {
@@ -54,10 +63,9 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _load_file(con, landed: LandedFile, data: bytes, sha: str, partition: str, pads) -> int:
-    if landed.family == "training_rosters":
-        return person_level.load_file(con, landed, data, sha, person_level.ROSTERS, partition, pads)
-    if landed.family == "employment_services":
-        return person_level.load_file(con, landed, data, sha, person_level.EMPLOYMENT, partition, pads)
+    if landed.family in person_level.FAMILIES:
+        family = person_level.FAMILIES[landed.family]
+        return person_level.load_file(con, landed, data, sha, family, partition, pads)
     reader = (aggregated.read_county_submission if landed.family == "county_submissions"
               else aggregated.read_long_file)
     frame = reader(landed, data, sha, partition)
@@ -67,16 +75,45 @@ def _load_file(con, landed: LandedFile, data: bytes, sha: str, partition: str, p
     return len(frame)
 
 
+def unreadable(landed: LandedFile, exc: Exception) -> FileRejected:
+    """Any failure while reading or checking one file, as that file's refusal. For a
+    person-level file only the exception's class is told: its message may quote a row."""
+    message = "" if door().is_person_level(landed.family) else f": {safe_text(exc, 120)}"
+    return whole_file(landed.name, f"unreadable ({type(exc).__name__}{message})")
+
+
+def _read(landed: LandedFile) -> tuple[bytes, str]:
+    """(bytes, sha256) of a landed file within the registry's limits, else FileRejected."""
+    try:
+        data = read_landed(landed)
+    except BadFile as exc:
+        raise whole_file(landed.name, str(exc)) from None
+    return data, sha256_of(data)
+
+
+def _load_guarded(con, landed: LandedFile, data: bytes, sha: str, partition: str, pads) -> int:
+    """_load_file behind the per-file error boundary: every failure of the file itself
+    becomes its FileRejected, so one file never stops the others."""
+    try:
+        return _load_file(con, landed, data, sha, partition, pads)
+    except FileRejected:
+        raise
+    except Exception as exc:
+        raise unreadable(landed, exc) from None
+
+
 def refuse(con, family: str, path: Path, rejected: FileRejected, landed: LandedFile | None,
-           quarantine_dir: Path, run_id: str) -> Quarantined:
-    """Quarantine a file and record it (outside any transaction: the record must stay)."""
-    data = path.read_bytes()
-    reason = rejected.problems[0].detail(60) if rejected.problems else str(rejected)
-    record = lifecycle.quarantine_record(family, path, sha256_of(data), len(data), landed,
-                                         reason, run_id)
-    report, record = quarantine(path, rejected, quarantine_dir, run_id, record)
+           quarantine_dir: Path, run_id: str, what: str | None = None) -> Quarantined:
+    """Quarantine a file and record it (outside any transaction: the record must stay).
+    `what` names an entry that is not a regular file: it is moved aside unread."""
+    sha, size = digest_of(path) if what is None else (None, path.lstat().st_size)
+    problem = rejected.problems[0] if rejected.problems else None
+    reason = problem.summary() if problem else "refused"
+    record = lifecycle.quarantine_record(family, path, sha, size, landed, reason, run_id)
+    report, record = quarantine(path, rejected, quarantine_dir, run_id, record,
+                                regular=what is None)
     lifecycle.insert_record(con, record)
-    return Quarantined(path.name, report, reason, rejected.total)
+    return Quarantined(path.name, report, problem.detail() if problem else reason, rejected.total)
 
 
 def refuse_misnamed(con, family: str, paths: list[Path], quarantine_dir: Path,
@@ -84,10 +121,18 @@ def refuse_misnamed(con, family: str, paths: list[Path], quarantine_dir: Path,
     example = {"training_rosters": "roster_113Q2_T.csv", "employment_services": "pes_113Q2_C.csv",
                "labour_insurance": "bli_11312.csv", "county_submissions": "65000_113Q2.xlsx",
                "programme_tallies": "tally_WDA_113.csv"}[family]
-    return [refuse(con, family, path, FileRejected(path.name, [Problem(
-                path.name, None, "file name", path.name,
-                f"file name does not follow the {family} contract (e.g. {example})")]),
-                   None, quarantine_dir, run_id) for path in paths]
+    return [refuse(con, family, path, whole_file(
+                path.name, f"file name does not follow the {family} contract (e.g. {example})",
+                "file name", path.name), None, quarantine_dir, run_id) for path in paths]
+
+
+def refuse_irregular(con, family: str, entries: list[tuple[Path, str]], quarantine_dir: Path,
+                     run_id: str) -> list[Quarantined]:
+    """Links, folders, pipes and devices in a family folder: moved aside, never read."""
+    return [refuse(con, family, path, whole_file(
+                path.name, f"not a regular file ({what}); only files placed directly in the "
+                           "family's folder are read", "file name", path.name),
+                   None, quarantine_dir, run_id, what=what) for path, what in entries]
 
 
 def load_partition(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: str,
@@ -95,22 +140,21 @@ def load_partition(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: st
                    log: Callable[[str], None] = print) -> PartitionLoad:
     files = files_for_partition(sources_dir, family, partition)
     table = RAW_TABLES[family]
-    pads = sql_pads(load_key(key_file)) if family in ("training_rosters", "employment_services") else None
+    pads = sql_pads(load_key(key_file)) if door().is_person_level(family) else None
     result = PartitionLoad()
     while True:
         result.rows = {}
         con.begin()
         try:
             for landed in files:
-                data = landed.path.read_bytes()  # read and hashed once per file
-                sha = sha256_of(data)
+                data, sha = _read(landed)  # read and hashed once per file
                 state = lifecycle.state_of(con, family, landed.name, sha)
                 if state is not None:
                     # Loaded before (a backfill or a re-run): replace its rows. A file never
                     # loaded has none, and the delete would scan the whole raw table.
                     con.execute(f"delete from {table} where partition_key = ? and file_sha256 = ?",
                                 [partition, sha])
-                n = _load_file(con, landed, data, sha, partition, pads)
+                n = _load_guarded(con, landed, data, sha, partition, pads)
                 vintage = lifecycle.record_loaded(con, landed, sha, len(data), run_id, state)
                 con.execute("delete from raw.partition_files where family = ? and "
                             "partition_key = ? and file_sha256 = ?", [family, partition, sha])

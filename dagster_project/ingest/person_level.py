@@ -15,12 +15,13 @@ import duckdb
 import pandas as pd
 
 from dagster_project.ingest.files import BadFile, LandedFile, decode
-from dagster_project.ingest.problems import FileRejected, Problem, redact_id
+from dagster_project.ingest.problems import FileRejected, Problem, whole_file
 from dagster_project.lib.counties import UnknownCounty, resolve_county
 from dagster_project.lib.national_id import SQL_MACRO
 from dagster_project.lib.pseudonym import SQL_EXPRESSION
 from dagster_project.lib.reference import branches
 from dagster_project.lib.roc_dates import InvalidDate, parse_date
+from dagster_project.lib.source_contract import door
 
 TARGET_GROUPS = ("獨力負擔家計者", "中高齡者", "高齡者", "身心障礙者", "原住民", "低收入戶", "中低收入戶",
                  "長期失業者", "二度就業婦女", "家庭暴力被害人", "更生受保護人", "新住民", "施用毒品者")
@@ -69,6 +70,8 @@ EMPLOYMENT = PersonFamily(
               registration_date, placement_date, nullif(stable_3m, '') as stable_3m""",
 )
 
+FAMILIES = {"training_rosters": ROSTERS, "employment_services": EMPLOYMENT}
+
 RAW_DDL = {
     "raw.training_rosters": """
         branch_code varchar, course_id varchar, programme varchar, is_ict boolean,
@@ -85,36 +88,46 @@ RAW_DDL = {
 def numbered_csv(landed: LandedFile, text: str, family: PersonFamily) -> bytes:
     """Prefix every data line with its row number (header = row 1) so errors can name it."""
     lines = text.splitlines()
+    limits = door()
+    if len(lines) - 1 > limits.max_rows["person_level"]:
+        raise whole_file(landed.name, f"too large: more than {limits.max_rows['person_level']:,} "
+                                      "data rows (split the file or ask the warehouse team)")
     header = [h.strip().lstrip("\ufeff") for h in lines[0].split(",")]
     missing = [h for h in family.columns if h not in header]
     unknown = [h for h in header if h not in family.columns]
     if missing or unknown:
+        # Unexpected names are quoted only when the line is clearly a header (every contract
+        # column present): a file without its header would otherwise quote a person's row.
+        extra = (f"unexpected {unknown}" if not missing
+                 else f"{len(unknown)} unrecognised cell(s), not quoted")
         raise FileRejected(landed.name, [Problem(
-            landed.name, 1, ", ".join(missing or unknown), ",".join(header),
+            landed.name, 1, ", ".join(missing) or "(header)", "",
             f"header must be exactly the columns of the contract; "
-            f"missing {missing or 'none'}, unexpected {unknown or 'none'}")])
+            f"missing {missing or 'none'}, {extra}", quoted=False)])
     canonical = ",".join(family.columns[h] for h in header)
     body = [f"{i},{line}" for i, line in enumerate(lines[1:], start=2) if line.strip(", ")]
     if not body:
-        raise FileRejected(landed.name, [Problem(landed.name, None, "(whole file)", "", "file has no data rows")])
+        raise whole_file(landed.name, "file has no data rows")
     return ("source_row," + canonical + "\n" + "\n".join(body) + "\n").encode("utf-8")
 
 
 def _unreadable_row(landed: LandedFile, text: str) -> Problem:
     """Where DuckDB's strict reader gave up: the first row Python's csv module cannot split
-    into as many fields as the header (an unbalanced quote, a stray comma)."""
+    into as many fields as the header (an unbalanced quote, a stray comma). The row's
+    content is never quoted: it describes a person."""
     reader = csv.reader(io.StringIO(text))
     try:
         width = len(next(reader))
         for row in reader:
             if row and len(row) != width:
-                return Problem(landed.name, reader.line_num, "(row)", ",".join(row)[:120],
+                return Problem(landed.name, reader.line_num, "(row)", "",
                                f"row has {len(row)} fields, the header {width} "
-                               "(check quoting and commas)")
+                               "(check quoting and commas)", quoted=False)
     except csv.Error as exc:
-        return Problem(landed.name, reader.line_num, "(row)", "", f"not a readable CSV row ({exc})")
+        return Problem(landed.name, reader.line_num, "(row)", "",
+                       f"not a readable CSV row ({exc})", quoted=False)
     return Problem(landed.name, None, "(whole file)", "",
-                   "not a readable CSV (check quoting and commas)")
+                   "not a readable CSV (check quoting and commas)", quoted=False)
 
 
 def _value_maps(con, family: PersonFamily) -> None:
@@ -169,11 +182,17 @@ def _problems(con, landed: LandedFile, family: PersonFamily) -> tuple[list[Probl
     checks.append(f"""select source_row, 'target_groups', g, 'unknown target group; allowed: {'、'.join(TARGET_GROUPS)}'
                       from (select source_row, unnest(string_split(replace(coalesce(target_groups, ''), ';', '、'), '、')) g from src)
                       where trim(g) <> '' and trim(g) not in ({', '.join(f"'{t}'" for t in TARGET_GROUPS)})""")
+    longest = door().max_field_chars
+    for col in family.columns.values():
+        checks.append(f"select source_row, '{col}', '', 'longer than {longest} characters' "
+                      f"from src where length({col}) > {longest}")
     query = " union all ".join(f"({c})" for c in checks)
     total = con.sql(f"select count(*) from ({query})").fetchall()[0][0]
     rows = con.sql(f"select * from ({query}) order by 1 limit 50").fetchall()
+    quotable = door().quotable(landed.family)
+    # Only values of quotable columns (the course, the office) ever reach a message.
     problems = [Problem(landed.name, int(row), header_of.get(col, col),
-                        redact_id(value) if col == "national_id" else (value or ""), rule)
+                        (value or "") if col in quotable else "", rule, quoted=col in quotable)
                 for row, col, value, rule in rows]
     return problems, total
 
@@ -204,7 +223,7 @@ def load_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, data: bytes, s
     try:
         text = decode(landed.path, data)
     except BadFile as exc:
-        raise FileRejected(landed.name, [Problem(landed.name, None, "(whole file)", "", str(exc))]) from None
+        raise whole_file(landed.name, str(exc)) from None
     payload = numbered_csv(landed, text, family)
     try:
         src = con.read_csv(io.BytesIO(payload), header=True, all_varchar=True, delimiter=",",

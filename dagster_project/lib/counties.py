@@ -12,5 +12,5 @@ def resolve_county(raw: str | None) -> str:
     name = to_halfwidth(raw or "").replace(" ", "")
     code = county_name_index().get(name)
     if code is None:
-        raise UnknownCounty(f"{raw!r} is not a county name in counties.csv")
+        raise UnknownCounty("not a county name in counties.csv")
     return code

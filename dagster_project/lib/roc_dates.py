@@ -37,12 +37,12 @@ def parse_date(raw: str | None) -> date | None:
         return None
     match = _SEPARATED.match(text) or _CJK.match(text) or _COMPACT.match(text)
     if not match:
-        raise InvalidDate(f"{raw!r} is not a date in a recognised form")
+        raise InvalidDate("not a date in a recognised form (e.g. 113/03/05, 1130305, 2024-03-05)")
     year, month, day = _year(match.group(1)), int(match.group(2)), int(match.group(3))
     try:
         return date(year, month, day)
     except ValueError as exc:
-        raise InvalidDate(f"{raw!r} is not a real calendar date ({exc})") from None
+        raise InvalidDate(f"not a real calendar date ({exc})") from None
 
 
 def parse_roc_year_month(raw: str | None) -> date:
@@ -50,10 +50,10 @@ def parse_roc_year_month(raw: str | None) -> date:
     text = to_halfwidth(str(raw or "")).replace("/", "").replace("-", "")
     match = _ROC_YEAR_MONTH.match(text)
     if not match:
-        raise InvalidDate(f"{raw!r} is not an ROC year-month such as 11312")
+        raise InvalidDate("not an ROC year-month such as 11312")
     year, month = int(match.group(1)) + ROC_OFFSET, int(match.group(2))
     if not 1 <= month <= 12:
-        raise InvalidDate(f"{raw!r} has month {month}")
+        raise InvalidDate(f"month {month} is not between 1 and 12")
     return date(year, month, 1)
 
 

@@ -1,12 +1,12 @@
 """Undo the width and spelling variations senders put into otherwise valid text."""
 
 # Full-width digits, letters and the punctuation that appears in dates and numbers.
-_FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
-_FULLWIDTH[0x3000] = ord(" ")  # ideographic space
+FULLWIDTH_MAP = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
+FULLWIDTH_MAP[0x3000] = ord(" ")  # ideographic space
 
 
 def to_halfwidth(text: str) -> str:
-    return text.translate(_FULLWIDTH).strip()
+    return text.translate(FULLWIDTH_MAP).strip()
 
 
 # What senders write for "no data" (as opposed to zero): kept as NULL with this reason.
@@ -34,5 +34,5 @@ def parse_count(raw: str | None) -> int | None:
     sign = -1 if text.startswith("-") else 1
     digits = text.lstrip("+-")
     if not digits.isdigit():
-        raise NotANumber(f"{raw!r} is not a whole number")
+        raise NotANumber("not a whole number")
     return sign * int(digits)

@@ -76,9 +76,9 @@ case(C, f"{code['臺中市']}_113Q1.csv",
      county_csv(county_row("臺中市"), [h for h in COUNTY_HEADER if h != "填報日期"]),
      "required column missing")
 case(C, f"{code['臺南市']}_113Q1.csv", county_csv(county_row("臺南市", **{"推介就業人數": "十二"})),
-     "'十二' is not a whole number")
+     "value '十二': not a whole number")
 case(C, f"{code['高雄市']}_113Q1.csv", county_csv(county_row("高雄市", **{"填報日期": "113/02/30"})),
-     "is not a real calendar date")
+     "not a real calendar date")
 case(C, f"{code['基隆市']}_113Q1.csv", county_csv(county_row("新竹市")),
      "county disagrees with the file name")
 case(C, f"{code['新竹市']}_113Q1.csv", county_csv(county_row("新竹市", quarter="2")),
@@ -89,7 +89,7 @@ case(C, f"{code['嘉義市']}_113Q1.csv",
 case(C, f"{code['新竹縣']}_113Q1.csv", county_csv(county_row("新竹縣", **{"新增共案數": ""})),
      "value is required")
 case(C, f"{code['苗栗縣']}_113Q1.csv", county_csv(county_row("火星市")),
-     "'火星市' is not a county name in counties.csv")
+     "value '火星市': not a county name in counties.csv")
 case(C, f"{code['彰化縣']}_113Q1.xlsx", workbook("Sheet1", [COUNTY_HEADER, list(county_row("彰化縣").values())]),
      "workbook must have a sheet named 填報表")
 case(C, f"{code['南投縣']}_113Q1.xlsx", b"PK\x03\x04 this is not a workbook",
@@ -118,9 +118,9 @@ case(L, "bli_11303.csv", text([LI_HEADER, *li_rows("11303"), li_rows("11303")[0]
 case(L, "bli_11304.csv", text([LI_HEADER, *li_rows("11305")]), "period disagrees with the file name")
 case(L, "bli_11305.csv", text([LI_HEADER, *li_rows("11305", ("INSURED_ALL",))]),
      "must be one of INSURED_LI")
-case(L, "bli_11306.csv", text([LI_HEADER, *li_rows("11306", value="N/A")]), "'N/A' is not a whole number")
+case(L, "bli_11306.csv", text([LI_HEADER, *li_rows("11306", value="N/A")]), "value 'N/A': not a whole number")
 case(L, "bli_11307.csv", text([LI_HEADER, *li_rows("11307"), ["11307", "臺灣省", "INSURED_LI", "1"]]),
-     "'臺灣省' is not a county name")
+     "value '臺灣省': not a county name")
 case(L, "bli_11308.csv", text([["年月", "縣市", "項目代碼", "數值"], *li_rows("11308")]),
      "required column missing")
 
@@ -131,7 +131,7 @@ case(T, "tally_WDA_113.csv", text([TALLY_HEADER, ["11301", "DLR", "MICROLOAN_APP
 case(T, "tally_DLR_113.csv", text([TALLY_HEADER, ["11201", "DLR", "UNION_FEMALE_CADRES_TRAINED", "5"]]),
      "year disagrees with the file name")
 case(T, "tally_DLSEE_113.csv", text([TALLY_HEADER, ["11301", "DLSEE", "EQUALITY_WEB_VISITS", "3.5"]]),
-     "'3.5' is not a whole number")
+     "value '3.5': not a whole number")
 
 # ---------------------------------------------------------------- training rosters (參訓名冊)
 R = "training_rosters"
@@ -145,9 +145,9 @@ def roster(branch="N", **changes):
 
 
 case(R, "roster_113Q1_N.csv", text([ROSTER_HEADER, roster(), roster(**{"身分證統一編號": BAD_ID})]),
-     "row 3, column 身分證統一編號: value 'A*********': not a valid national ID")
+     "row 3, column 身分證統一編號: not a valid national ID")
 case(R, "roster_113Q1_T.csv", text([ROSTER_HEADER, roster("T", **{"開訓日期": "113/13/01"})]),
-     "is not a real calendar date")
+     "not a real calendar date")
 case(R, "roster_113Q1_C.csv", text([[*ROSTER_HEADER, "備註"], [*roster("C"), "x"]]),
      "unexpected ['備註']")
 case(R, "roster_113Q1_Y.csv", text([ROSTER_HEADER, roster("K")]), "must be the branch of the file name (Y)")
@@ -156,7 +156,7 @@ case(R, "roster_113Q1_K.csv", text([ROSTER_HEADER, roster("K", **{"特定對象�
 case(R, "roster_113Q2_N.csv", text([ROSTER_HEADER, roster(**{"訓練狀態": "結業"})]),
      "must be one of: 結訓 / 退訓 / 在訓")
 case(R, "roster_113Q2_T.csv", text([ROSTER_HEADER, roster("T", **{"戶籍縣市": "台北"})]),
-     "'台北' is not a county name")
+     "row 2, column 戶籍縣市: not a county name")
 case(R, "roster_113Q2_C.csv", text([ROSTER_HEADER]) + 'C,"C113-1,職前訓練,N\n', "check quoting and commas")
 case(R, "roster_2024Q1_T.csv", text([ROSTER_HEADER, roster("T")]),
      "file name does not follow the training_rosters contract")

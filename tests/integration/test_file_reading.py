@@ -92,12 +92,15 @@ def test_a_bad_file_is_quarantined_whole_and_the_partition_keeps_its_rows(tmp_pa
     report = json.loads(quarantined[0].report.read_text(encoding="utf-8"))
     assert quarantined[0].report.parent == tmp_path / "quarantine" / "run-1"
     assert (quarantined[0].report.parent / "roster_113Q2_T.csv").exists()
+    # A person-level file's problems name row, column and rule; no cell is quoted.
     problems = {(p["row"], p["column"], p["value"]) for p in report["problems"]}
-    assert problems == {(2, "開訓日期", "112/02/29"), (3, "身分證統一編號", "A*********")}
+    assert problems == {(2, "開訓日期", ""), (3, "身分證統一編號", "")}
     assert all(p["fix"] for p in report["problems"])
     text = quarantined[0].report.with_suffix(".txt").read_text(encoding="utf-8")
-    assert "row 3, column 身分證統一編號: value 'A*********'" in text
-    assert "A123456788" not in text + json.dumps(report)
+    assert "row 3, column 身分證統一編號: not a valid national ID" in text
+    assert "row 2, column 開訓日期: not a real calendar date" in text
+    for personal in ("A123456788", "A12345678", "1990-01-01", "112/02/29"):
+        assert personal not in text + json.dumps(report, ensure_ascii=False)
     # the earlier vintage of T stays; C was added; nothing of the bad file got in
     assert len(before) == 1 and len(after) == 2
     assert before[0] in after

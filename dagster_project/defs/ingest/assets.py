@@ -1,14 +1,23 @@
 """One asset per source family: sources/<family>/ → raw.<family>, partitioned by quarter."""
 
+from datetime import UTC, datetime
+
 import dagster as dg
 import duckdb
 
 from dagster_project.config import DUCKDB_CONFIG, FAMILIES
 from dagster_project.defs.partitions import quarterly
 from dagster_project.defs.resources import WarehouseResource
-from dagster_project.ingest.files import landed_files
+from dagster_project.ingest.files import irregular_entries, landed_files
 from dagster_project.ingest.lifecycle import restore_quarantine_records
-from dagster_project.ingest.load import ensure_raw_tables, load_partition, refuse_misnamed
+from dagster_project.ingest.load import (
+    ensure_raw_tables,
+    load_partition,
+    refuse_irregular,
+    refuse_misnamed,
+)
+from dagster_project.ingest.quarantine import purge_resolved
+from dagster_project.lib.source_contract import door
 
 DESCRIPTIONS = {
     "training_rosters": "職業訓練參訓名冊 — person-level enrolments, one file per branch per quarter.",
@@ -44,6 +53,8 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
             ensure_raw_tables(con)
             restore_quarantine_records(con, s.quarantine_dir)
             _, misnamed = landed_files(s.sources_dir, family)
+            quarantined += refuse_irregular(con, family, irregular_entries(s.sources_dir, family),
+                                            s.quarantine_dir, context.run_id)
             quarantined += refuse_misnamed(con, family, misnamed, s.quarantine_dir, context.run_id)
             for partition in context.partition_keys:
                 load = load_partition(con, s.sources_dir, family, partition, s.key_file,
@@ -53,6 +64,11 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
                 files += len(load.rows)
                 context.log.info(f"{family} {partition}: {len(load.rows)} files, "
                                  f"{sum(load.rows.values())} rows")
+            purged = purge_resolved(con, s.quarantine_dir, door().retention_days, datetime.now(UTC)
+                                    .replace(tzinfo=None))
+            for path in purged:
+                context.log.info(f"purged quarantined original {path.name}: a corrected "
+                                 f"resubmission loaded over {door().retention_days} days ago")
         for q in quarantined:
             context.log.warning(f"QUARANTINED {q.file} ({q.total} problem(s)): {q.first_problem} "
                                 f"— report {q.report}")

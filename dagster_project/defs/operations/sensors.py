@@ -16,7 +16,7 @@ from dagster_project.config import FAMILIES, Settings
 from dagster_project.defs.operations.jobs import DOWNSTREAM_KEYS, refresh_job
 from dagster_project.defs.partitions import quarterly
 from dagster_project.defs.resources import WarehouseResource
-from dagster_project.ingest.files import landed_files, sha256_of
+from dagster_project.ingest.files import digest_of, irregular_entries, landed_files
 
 
 class WarehouseBusy(RuntimeError):
@@ -45,14 +45,17 @@ def scan(s: Settings, cursor: dict) -> tuple[dict[str, set[str]], dict]:
     current, changed = {}, {}
     for family in FAMILIES:
         good, misnamed = landed_files(s.sources_dir, family)
+        # Misnamed files and entries that are not regular files are refused by any ingest
+        # run: ask for one (the newest quarter) so they get their verdict.
+        refused = misnamed + [p for p, _ in irregular_entries(s.sources_dir, family)]
         for path, partitions in [(f.path, f.partitions) for f in good] + [
-                (p, (quarterly.get_last_partition_key(),)) for p in misnamed]:
-            key, stat = f"{family}/{path.name}", path.stat()
+                (p, (quarterly.get_last_partition_key(),)) for p in refused]:
+            key, stat = f"{family}/{path.name}", path.lstat()
             seen = cursor.get(key)
             if seen and seen[:2] == [stat.st_size, stat.st_mtime_ns]:
                 current[key] = seen
                 continue
-            sha = sha256_of(path.read_bytes())
+            sha = digest_of(path)[0] or "not a regular file"
             current[key] = [stat.st_size, stat.st_mtime_ns, sha]
             if (seen and seen[2] == sha) or (family, path.name, sha) in received:
                 continue
