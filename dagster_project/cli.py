@@ -43,6 +43,7 @@ def cmd_query(args) -> int:
     import duckdb
 
     from dagster_project.config import settings
+    from dagster_project.publish import access
     from dagster_project.publish.release import RELEASE_DB, latest_release
 
     s = settings(None, args.warehouse)
@@ -50,17 +51,38 @@ def cmd_query(args) -> int:
     if release is None:
         print(f"no release under {s.releases_dir}: run `tsdg refresh` first", file=sys.stderr)
         return 2
-    with duckdb.connect(str(release / RELEASE_DB), read_only=True) as con:
-        con.execute("set search_path = 'marts,registry'")
+    written = 0
+    with access.connect(release / RELEASE_DB) as con, access.time_limit(con, args.timeout) as late:
+        try:
+            access.check_reads_only(con, args.sql)
+        except access.QueryRefused as exc:
+            print(f"query refused: {exc}", file=sys.stderr)
+            return 1
         try:
             result = con.execute(args.sql)
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerow([d[0] for d in result.description])
+            while written < args.max_rows and (
+                    rows := result.fetchmany(min(10_000, args.max_rows - written))):
+                writer.writerows(rows)
+                written += len(rows)
+            # (`result` is the connection itself: the `with` closes it, once.)
+            more = bool(result.fetchmany(1)) if written >= args.max_rows else False
+        except duckdb.PermissionException:
+            print("query refused: a release query reads only the release's own tables "
+                  "(no files, no other databases, no settings)", file=sys.stderr)
+            return 1
+        except duckdb.InterruptException:
+            if late.is_set():
+                print(f"query stopped after {args.timeout:g} s (raise with --timeout)",
+                      file=sys.stderr)
+                return 1
+            raise
         except duckdb.Error as exc:
             print(f"query failed: {exc}", file=sys.stderr)
             return 1
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow([d[0] for d in result.description])
-        while rows := result.fetchmany(10_000):
-            writer.writerows(rows)
+    if more:
+        print(f"output stopped at {args.max_rows:,} rows (raise with --max-rows)", file=sys.stderr)
     return 0
 
 
@@ -93,6 +115,8 @@ def main(argv=None) -> int:
     p.set_defaults(fn=cmd_refresh)
     p = sub.add_parser("query", help="read-only SQL on the latest release; prints CSV")
     p.add_argument("--warehouse")
+    p.add_argument("--max-rows", type=int, default=1_000_000, help="stop after this many rows")
+    p.add_argument("--timeout", type=float, default=300.0, help="stop after this many seconds")
     p.add_argument("sql")
     p.set_defaults(fn=cmd_query)
     p = sub.add_parser("figures", help="the indicators as of an earlier vintage of the submissions")
