@@ -26,6 +26,7 @@ from dagster_project.config import FAMILIES, Settings, settings
 from dagster_project.defs.partitions import quarterly
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.ingest.files import digest_of, irregular_entries, landed_files
+from dagster_project.lib.redact import safe_text
 from dagster_project.warehouse_lock import RefreshBusy, refresh_lock
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -80,7 +81,7 @@ def _root_cause(error) -> str:
     Dagster's 'error occurred while executing op' wrapper."""
     while error.cause is not None:
         error = error.cause
-    return error.message.strip()
+    return safe_text(error.message.strip(), 2000)
 
 
 def _run(assets, resources, progress, tags=None, what=""):
@@ -129,7 +130,7 @@ def _report_quarantined(build: Settings, run_id: str, progress) -> None:
                               where state = 'quarantined' and run_id = ? order by family, file_name""",
                            [run_id]).fetchall()
     for name, reason, report in rows:
-        progress(f"QUARANTINED {name}: {reason}")
+        progress(f"QUARANTINED {name}: {safe_text(reason)}")
         progress(f"    report: {report}")
     if rows:
         progress(f"{len(rows)} file(s) quarantined under {build.quarantine_dir}; "

@@ -23,7 +23,7 @@ from dagster_project.ingest.files import (
 from dagster_project.ingest.problems import FileRejected, whole_file
 from dagster_project.ingest.quarantine import quarantine
 from dagster_project.lib.pseudonym import load_key, sql_pads
-from dagster_project.lib.redact import safe_text
+from dagster_project.lib.redact import ID_SHAPE_SQL, MASK, safe_text
 from dagster_project.lib.source_contract import door
 
 LINEAGE = "partition_key varchar, source_file varchar, file_sha256 varchar, source_row int"
@@ -60,6 +60,19 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"create table if not exists {table} ({LINEAGE}, {ddl})")
     for table, column, kind in aggregated.ADDED_COLUMNS:
         con.execute(f"alter table {table} add column if not exists {column} {kind}")
+    _scrub_old_reasons(con)
+
+
+def _scrub_old_reasons(con) -> None:
+    """Warehouses written before problems were value-free may hold quoted cells of
+    person-level rows in their reasons: keep where and rule, drop the value, mask IDs."""
+    families = [f for f in person_level.FAMILIES]
+    con.execute(f"""update raw.landed_files
+        set state_reason = regexp_replace(regexp_replace(state_reason,
+                ': value ''.*'': ', ': '), '{ID_SHAPE_SQL}', '{MASK}', 'g')
+        where family in ({", ".join("'" + f + "'" for f in families)})
+        and state_reason is not null and (state_reason like '%: value ''%'
+             or regexp_matches(state_reason, '{ID_SHAPE_SQL}'))""")
 
 
 def _load_file(con, landed: LandedFile, data: bytes, sha: str, partition: str, pads) -> int:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.lib.redact import redact_ids
+
 MARTS = ("indicator_values", "indicator_progress", "county_programme_quarterly",
          "submission_status", "submission_files", "county_submission_vintages")
 REGISTRY = ("indicators", "indicator_measures", "window_rules", "targets", "counties", "branches")
@@ -210,8 +212,8 @@ def publish(database: Path, releases_dir: Path, validation: dict,
         "attention": attention,
         "row_counts": counts,
     }
-    (building / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False),
-                                            encoding="utf-8")
+    (building / "manifest.json").write_text(
+        redact_ids(json.dumps(manifest, indent=1, ensure_ascii=False)), encoding="utf-8")
     _fsync_tree(building)
     final = releases_dir / release_id
     os.replace(building, final)
