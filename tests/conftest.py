@@ -68,3 +68,45 @@ def _release_digest(s) -> str:
 @pytest.fixture
 def release_digest():
     return _release_digest
+
+
+# The tiny calibrated sample: every family, quarter and file dialect, few person rows.
+# Aggregated families are not scaled, so their published figures hold exactly.
+TINY_SCALE = 0.02
+
+
+@pytest.fixture(scope="session")
+def tiny_sample(tmp_path_factory) -> tuple[Path, dict]:
+    from dagster_project.sample.generate import generate
+
+    out = tmp_path_factory.mktemp("tiny_landing")
+    manifest = generate(out, scale=TINY_SCALE, progress=lambda m: None)
+    return out, manifest
+
+
+@pytest.fixture(scope="session")
+def tiny_refreshed(tiny_sample, tmp_path_factory):
+    """The tiny sample through `tsdg refresh`. No test writes here: take `tiny_copy`."""
+    from dagster_project.config import settings
+    from dagster_project.refresh import refresh
+
+    sources, _ = tiny_sample
+    s = settings(sources, tmp_path_factory.mktemp("tiny_warehouse"))
+    lines = []
+    code = refresh(s, progress=lines.append)
+    assert code == 0, "\n".join(lines)
+    return s
+
+
+def copy_of(s, into: Path):
+    """A private copy of a landing area and warehouse (releases' `latest` link kept)."""
+    from dagster_project.config import settings
+
+    shutil.copytree(s.sources_dir, into / "landing")
+    shutil.copytree(s.warehouse_dir, into / "warehouse", symlinks=True)
+    return settings(into / "landing", into / "warehouse")
+
+
+@pytest.fixture
+def tiny_copy(tiny_refreshed, tmp_path):
+    return copy_of(tiny_refreshed, tmp_path)
