@@ -6,6 +6,7 @@ Raw bytes of every file are scanned, and every text column of every DuckDB file 
 queried (a database file may compress strings).
 """
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -25,10 +26,8 @@ def source_ids(sources: Path) -> set[str]:
         for path in (sources / folder).iterdir():
             if path.is_file() and not path.is_symlink():
                 data = path.read_bytes()
-                try:
+                with contextlib.suppress(ValueError):
                     data = decode(path, data).encode()
-                except ValueError:
-                    pass
                 found |= {m.decode().upper() for m in ID_BYTES.findall(data)}
     return {i for i in found if is_valid(i)}
 

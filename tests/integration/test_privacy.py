@@ -31,19 +31,19 @@ def _insert_after(lines, header, column, text):
 
 # Each kind of bad row, as a change to the file's lines (header first, then data rows).
 BAD_ROWS = {
-    "extra comma after the ID": lambda l, h: _insert_after(l, h, "身分證統一編號", ","),
-    "ID with a wrong check digit": lambda l, h: _with_cell(
-        l, h, "身分證統一編號", (lambda i: i[:-1] + str((int(i[-1]) + 1) % 10))(
-            _cells(l[1])[h.index("身分證統一編號")])),
-    "impossible birth date": lambda l, h: _with_cell(l, h, "出生日期", "113/02/30"),
-    "unknown county": lambda l, h: _with_cell(l, h, "戶籍縣市", "火星市"),
-    "unknown target group": lambda l, h: _with_cell(l, h, "特定對象身分", "施用毒品者、外星人"),
-    "unbalanced quote": lambda l, h: _insert_after(l, h, "出生日期", '"'),
-    "NUL byte in a row": lambda l, h: _insert_after(l, h, "戶籍縣市", "\x00"),
-    "5,000-character cell": lambda l, h: _with_cell(l, h, "分署代碼", "T" * 5000),
-    "blank ID": lambda l, h: _with_cell(l, h, "身分證統一編號", ""),
-    "header missing": lambda l, h: l[1:],
-    "row of another branch": lambda l, h: _with_cell(l, h, "分署代碼", "Z"),
+    "extra comma after the ID": lambda rows, h: _insert_after(rows, h, "身分證統一編號", ","),
+    "ID with a wrong check digit": lambda rows, h: _with_cell(
+        rows, h, "身分證統一編號", (lambda i: i[:-1] + str((int(i[-1]) + 1) % 10))(
+            _cells(rows[1])[h.index("身分證統一編號")])),
+    "impossible birth date": lambda rows, h: _with_cell(rows, h, "出生日期", "113/02/30"),
+    "unknown county": lambda rows, h: _with_cell(rows, h, "戶籍縣市", "火星市"),
+    "unknown target group": lambda rows, h: _with_cell(rows, h, "特定對象身分", "施用毒品者、外星人"),
+    "unbalanced quote": lambda rows, h: _insert_after(rows, h, "出生日期", '"'),
+    "NUL byte in a row": lambda rows, h: _insert_after(rows, h, "戶籍縣市", "\x00"),
+    "5,000-character cell": lambda rows, h: _with_cell(rows, h, "分署代碼", "T" * 5000),
+    "blank ID": lambda rows, h: _with_cell(rows, h, "身分證統一編號", ""),
+    "header missing": lambda rows, h: rows[1:],
+    "row of another branch": lambda rows, h: _with_cell(rows, h, "分署代碼", "Z"),
 }
 FAMILIES = ("training_rosters", "employment_services")
 
