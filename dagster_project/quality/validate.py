@@ -99,7 +99,9 @@ def validate(database: Path, suites: list[dict] | None = None) -> dict:
                             "success": all(o["success"] for o in outcomes),
                             "expectations": outcomes})
     finally:
+        # The data source and its execution engine each hold an engine: close both.
         source.get_execution_engine().engine.dispose()
+        source.get_engine().dispose()
     failures = [o for r in reports for o in r["expectations"] if not o["success"]]
     return {
         "validated_at": datetime.now(UTC).isoformat(),
