@@ -3,8 +3,9 @@ PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 export DO_NOT_TRACK := 1
+export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup demo test lint dev sample refresh clean
+.PHONY: setup demo test check lint dev sample refresh clean
 
 $(BIN)/tsdg: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -12,7 +13,12 @@ $(BIN)/tsdg: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(BIN)/tsdg
 
-setup: $(BIN)/tsdg
+# The dbt manifest the Dagster definitions load (re-parsed when a model changes).
+DBT_FILES := $(shell find dbt/models dbt/macros -name '*.sql' -o -name '*.yml') dbt/dbt_project.yml
+dbt/target/manifest.json: $(BIN)/tsdg $(DBT_FILES)
+	$(BIN)/python -m dagster_project.dbt_manifest
+
+setup: $(BIN)/tsdg dbt/target/manifest.json
 
 demo: setup
 	$(BIN)/tsdg sample --out sources/landing
@@ -20,9 +26,16 @@ demo: setup
 	@echo "Release: $$(readlink -f warehouse/releases/latest)"
 	@echo "Try: $(BIN)/tsdg query \"select * from indicator_progress\""
 
+# Both tiers: the default one (tiny warehouse) and `e2e` (the scale-1 proof).
 test: setup
 	$(BIN)/ruff check dagster_project tests
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=15
+
+# The default tier only: unit, file reading, corpus, fuzzing, privacy and every scenario
+# on the tiny calibrated warehouse.
+check: setup
+	$(BIN)/ruff check dagster_project tests
+	$(BIN)/pytest -m "not e2e" --durations=10
 
 lint: setup
 	$(BIN)/ruff check dagster_project tests

@@ -5,10 +5,11 @@ import csv
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
 
+# No telemetry from dbt, Dagster or GX (set before any of them is imported).
 os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 
 def _progress(message: str) -> None:
@@ -28,6 +29,9 @@ def cmd_sample(args) -> int:
 
 def cmd_refresh(args) -> int:
     from dagster_project.config import settings
+    from dagster_project.dbt_manifest import ensure_manifest
+
+    ensure_manifest()  # before the definitions load (they read it at import)
     from dagster_project.refresh import quarter_range, refresh
 
     s = settings(args.sources, args.warehouse)
@@ -99,7 +103,6 @@ def cmd_figures(args) -> int:
 
 
 def main(argv=None) -> int:
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
     parser = argparse.ArgumentParser(prog="tsdg", description="T-SDG labour indicator warehouse")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("sample", help="write calibrated synthetic sources")

@@ -3,10 +3,6 @@
 import dagster as dg
 
 from dagster_project.defs.ingest.assets import ingest_assets
-from dagster_project.defs.operations.freshness import (
-    release_freshness_checks,
-    release_freshness_sensor,
-)
 from dagster_project.defs.operations.jobs import refresh_job
 from dagster_project.defs.operations.schedules import quarterly_refresh_schedule
 from dagster_project.defs.operations.sensors import landing_sensor
@@ -27,9 +23,9 @@ def resources(warehouse=None) -> dict:
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
-    asset_checks=[gx_validation, *release_freshness_checks],
+    asset_checks=[gx_validation],
     jobs=[refresh_job],
     schedules=[quarterly_refresh_schedule],
-    sensors=[landing_sensor, release_freshness_sensor],
+    sensors=[landing_sensor],
     resources=resources(),
 )

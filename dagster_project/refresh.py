@@ -29,9 +29,6 @@ from dagster_project.ingest.files import digest_of, irregular_entries, landed_fi
 from dagster_project.lib.redact import safe_text
 from dagster_project.warehouse_lock import RefreshBusy, refresh_lock
 
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
-warnings.filterwarnings("ignore", category=dg.PreviewWarning)
-
 # Dagster's console logger at INFO: the assets' own progress lines and failures, without
 # the per-event debug stream (all events are still in the run's event log).
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -192,8 +189,11 @@ def refresh(s: Settings, progress=print, quarters: list[str] | None = None) -> i
 
 
 def _refresh(s: Settings, progress, quarters: list[str] | None = None) -> int:
-    from dagster_project.definitions import BUILD_ASSETS, resources
-    from dagster_project.defs.ingest.assets import ingest_assets
+    with warnings.catch_warnings():
+        # backfill_policy is marked beta; we rely on it knowingly (README, Operations).
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        from dagster_project.definitions import BUILD_ASSETS, resources
+        from dagster_project.defs.ingest.assets import ingest_assets
 
     if not quarters_with_files(s):
         progress(f"no source files under {s.sources_dir}")

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.config import DBT_PROJECT_DIR, DUCKDB_MEMORY_LIMIT, Settings
-from dagster_project.defs.transform.assets import DBT_EXECUTABLE
+from dagster_project.dbt_manifest import DBT_EXECUTABLE
 from dagster_project.publish.release import INDICATORS_CSV, _write_csv
 
 

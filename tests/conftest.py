@@ -1,4 +1,9 @@
-"""Shared fixtures: one calibrated sample and one real refresh per test session."""
+"""Shared fixtures: real refreshes of the calibrated sample, once per test session.
+
+Two sizes: the tiny sample (every family, quarter and dialect; person-level volume 2 %)
+carries the scenario tests, each on a private copy; the scale-1 sample is the `e2e` proof of
+every published figure, built once and only read.
+"""
 
 import csv
 import hashlib
@@ -9,11 +14,19 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 # A fixed test key: pseudonyms are reproducible across the session, and no key file is
 # created in the checkout by the tests.
 os.environ["TSDG_PSEUDONYM_KEY"] = "test-key-not-for-production"
 
 HERE = Path(__file__).parent
+
+
+def pytest_configure(config):
+    """The dbt manifest exists before any test module imports the definitions."""
+    from dagster_project.dbt_manifest import ensure_manifest
+
+    ensure_manifest()
 
 
 @pytest.fixture(scope="session")
@@ -43,17 +56,6 @@ def refreshed(sample, tmp_path_factory):
     code = refresh(s, progress=lines.append)
     assert code == 0, "\n".join(lines)
     return s
-
-
-@pytest.fixture
-def copies(refreshed, tmp_path):
-    """A private copy of the landing area and of the refreshed warehouse."""
-    from dagster_project.config import settings
-
-    sources = tmp_path / "landing"
-    shutil.copytree(refreshed.sources_dir, sources)
-    shutil.copytree(refreshed.warehouse_dir, tmp_path / "warehouse", symlinks=True)
-    return settings(sources, tmp_path / "warehouse")
 
 
 def _release_digest(s) -> str:
@@ -108,5 +110,7 @@ def copy_of(s, into: Path):
 
 
 @pytest.fixture
-def tiny_copy(tiny_refreshed, tmp_path):
+def copies(tiny_refreshed, tmp_path):
+    """A private copy of the tiny landing area and refreshed warehouse, for a scenario
+    that writes (a few MB: cheap to copy whole)."""
     return copy_of(tiny_refreshed, tmp_path)

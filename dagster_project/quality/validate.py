@@ -6,7 +6,6 @@ says whether a failure blocks publication (ERROR) or is reported (WARN).
 
 import json
 import logging
-import os
 import time
 import warnings
 from datetime import UTC, datetime
@@ -55,9 +54,14 @@ def _outcome(result) -> dict:
 
 
 def validate(database: Path, suites: list[dict] | None = None) -> dict:
-    """Validate every suite against `database` (opened read-only); never raises on failures."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    warnings.filterwarnings("ignore")
+    """Validate every suite against `database` (opened read-only); never raises on failures.
+    GX warns freely about its own internals: silenced here only, not for the process."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _validate(database, suites)
+
+
+def _validate(database: Path, suites: list[dict] | None) -> dict:
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration

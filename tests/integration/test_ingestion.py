@@ -3,11 +3,14 @@
 import hashlib
 import re
 
-import dagster as dg
 import duckdb
+import pytest
 
 from dagster_project.config import FAMILIES
 from dagster_project.lib.national_id import is_valid
+
+# The scale-1 proof: one shared scale-1 build that no test writes to.
+pytestmark = pytest.mark.e2e
 
 ID_PATTERN = re.compile(rb"[A-Z][1289][0-9]{8}")
 
@@ -50,22 +53,6 @@ def _table_digest(s, family, partition=None):
     with _con(s) as con:
         rows = con.sql(f"select * from raw.{family} {where} order by source_file, source_row").fetchall()
     return hashlib.sha256(repr(rows).encode()).hexdigest(), len(rows)
-
-
-def test_rematerializing_a_partition_leaves_identical_tables(refreshed):
-    from dagster_project.definitions import resources
-    from dagster_project.defs.ingest.assets import ingest_assets
-    from dagster_project.defs.resources import WarehouseResource
-
-    before = {f: _table_digest(refreshed, f) for f in ("training_rosters", "county_submissions")}
-    warehouse = WarehouseResource(sources_dir=str(refreshed.sources_dir),
-                                  warehouse_dir=str(refreshed.warehouse_dir))
-    assets = [a for a in ingest_assets if a.key.path[-1] in before]
-    result = dg.materialize(assets, partition_key="2024Q2", resources=resources(warehouse))
-    assert result.success
-    after = {f: _table_digest(refreshed, f) for f in before}
-    assert after == before
-    assert before["training_rosters"][1] > 1_000_000
 
 
 def _ids_in_sources(sources, candidates: set[str]) -> set[str]:

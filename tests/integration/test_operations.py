@@ -47,8 +47,8 @@ def _selection(request):
     return sorted("/".join(k.path) for k in request.asset_selection)
 
 
-def test_the_landing_sensor_requests_exactly_the_new_partitions_once(sample, tmp_path):
-    sources, _ = sample
+def test_the_landing_sensor_requests_exactly_the_new_partitions_once(tiny_sample, tmp_path):
+    sources, _ = tiny_sample
     landing = tmp_path / "landing"
     for family, name in (("county_submissions", "63000_113Q2"), ("county_submissions", "65000_113Q2"),
                          ("labour_insurance", "bli_11308"), ("training_rosters", "roster_113Q3_T")):
@@ -75,8 +75,8 @@ def test_the_landing_sensor_requests_exactly_the_new_partitions_once(sample, tmp
         ("2024Q3", sorted(["raw/labour_insurance", *downstream]))]
 
 
-def test_a_sensor_without_cursor_counts_what_the_warehouse_holds_as_seen(refreshed):
-    requests, cursor = _tick(refreshed.sources_dir, refreshed.warehouse_dir)
+def test_a_sensor_without_cursor_counts_what_the_warehouse_holds_as_seen(tiny_refreshed):
+    requests, cursor = _tick(tiny_refreshed.sources_dir, tiny_refreshed.warehouse_dir)
     assert requests == []
     assert len(json.loads(cursor)) > 500
 

@@ -5,6 +5,9 @@ import json
 
 import pytest
 
+# The scale-1 proof: one shared scale-1 build that no test writes to.
+pytestmark = pytest.mark.e2e
+
 
 def _release_rows(s, name):
     with open(s.releases_dir / "latest" / name, encoding="utf-8-sig") as f:

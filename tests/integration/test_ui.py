@@ -14,5 +14,5 @@ def test_dagster_dev_serves_assets_checks_schedule_and_sensors(tmp_path):
             "registry/indicators"} <= set(served["assets"])
     assert {"gx_indicator_values", "gx_submission_status", "no_quarantined_files"} <= set(served["checks"])
     assert served["schedules"] == {"quarterly_refresh_schedule": ("0 6 20 1,4,7,10 *", "Asia/Taipei")}
-    assert {"landing_sensor", "release_freshness_sensor"} <= set(served["sensors"])
+    assert {"landing_sensor"} <= set(served["sensors"])
     assert "quarterly_refresh" in served["jobs"]

@@ -54,11 +54,11 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
             restore_quarantine_records(con, s.quarantine_dir)
             _, misnamed = landed_files(s.sources_dir, family)
             quarantined += refuse_irregular(con, family, irregular_entries(s.sources_dir, family),
-                                            s.quarantine_dir, context.run_id)
-            quarantined += refuse_misnamed(con, family, misnamed, s.quarantine_dir, context.run_id)
+                                            s.quarantine_dir, context.run.run_id)
+            quarantined += refuse_misnamed(con, family, misnamed, s.quarantine_dir, context.run.run_id)
             for partition in context.partition_keys:
                 load = load_partition(con, s.sources_dir, family, partition, s.key_file,
-                                      s.quarantine_dir, context.run_id, log=context.log.debug)
+                                      s.quarantine_dir, context.run.run_id, log=context.log.debug)
                 quarantined += load.quarantined
                 rows += sum(load.rows.values())
                 files += len(load.rows)

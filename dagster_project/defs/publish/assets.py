@@ -1,6 +1,8 @@
 """The published release: marts copied out of the warehouse, CSVs and a manifest."""
 
 import json
+import os
+from datetime import timedelta
 
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
@@ -8,6 +10,8 @@ from dagster_dbt import get_asset_key_for_model
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.defs.transform.assets import DBT_SUMMARY, dbt_models
 from dagster_project.publish.release import MARTS, NotValidated, publish, require_pass
+
+MAX_AGE_DAYS = int(os.environ.get("TSDG_RELEASE_MAX_AGE_DAYS", "140"))
 
 
 @dg.asset(
@@ -17,12 +21,14 @@ from dagster_project.publish.release import MARTS, NotValidated, publish, requir
     pool="warehouse",
     description="A release folder under <warehouse>/releases/ and the `latest` pointer; "
                 "refuses to publish without this run's explicit validation pass.",
+    # Stale when no release was published for a quarter and its deadline.
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(days=MAX_AGE_DAYS)),
 )
 def release(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     s = warehouse.settings
     # Blocking checks have gaps across dbt and Python assets: read the results ourselves.
     try:
-        results = require_pass(s.validation_file, context.run_id)
+        results = require_pass(s.validation_file, context.run.run_id)
     except NotValidated as exc:
         raise dg.Failure(description=f"PUBLICATION BLOCKED: {exc}. The previous release is "
                                      "unchanged.") from None
