@@ -109,6 +109,14 @@ def _settle(s: Settings, progress) -> None:
         progress(f"checkpointing stale {wal.name} left by an interrupted writer")
         with duckdb.connect(str(s.working_database)) as con:
             con.execute("checkpoint")
+    # A release half-assembled by a killed refresh never became `latest`: remove it.
+    for leftover in sorted(s.releases_dir.glob(".building-*")) + sorted(
+            s.releases_dir.glob(".latest-*")) if s.releases_dir.exists() else []:
+        if leftover.is_symlink() or leftover.is_file():
+            leftover.unlink()
+        else:
+            shutil.rmtree(leftover)
+        progress(f"removed {leftover.name} left by an interrupted publication")
     builds = s.warehouse_dir / "builds"
     for orphan in sorted(builds.glob("*")) if builds.exists() else []:
         target = s.warehouse_dir / "failed" / orphan.name

@@ -120,14 +120,19 @@ def _rows_under(landed, header, body, columns, header_row=1, sheet=None) -> list
     return rows
 
 
-def _count(r: RowReader, number: int, header: str, raw: str) -> tuple[int | None, str | None]:
+def _count(r: RowReader, number: int, header: str, raw: str,
+           non_negative: bool = True) -> tuple[int | None, str | None]:
     """(value, note): a placeholder is no data (NULL, never 0); a blank is an error."""
     if is_placeholder(raw):
         return None, f"no data ({raw})"
     if raw == "":
         r.fail(number, header, "", "value is required (write - for no data)")
         return None, None
-    return r.parse(parse_count, number, header, raw), None
+    value = r.parse(parse_count, number, header, raw)
+    if value is not None and value < 0 and non_negative:
+        r.fail(number, header, raw, "a count cannot be negative")
+        return None, None
+    return value, None
 
 
 def _frame(landed: LandedFile, sha: str, partition: str, rows: list[dict]) -> pd.DataFrame:
@@ -151,7 +156,8 @@ def read_long_file(landed: LandedFile, data: bytes, sha: str, partition: str) ->
     out, totals = [], []
     for number, row in _csv_rows(landed, data, columns):
         month = r.parse(parse_roc_year_month, number, "統計年月", row["period"])
-        value, note = _count(r, number, "數值", row["value"])
+        value, note = _count(r, number, "數值", row["value"],
+                             "value" in door().non_negative(landed.family))
         if row["measure_code"] not in measures:
             r.fail(number, "項目代碼", row["measure_code"], f"must be one of {', '.join(measures)}")
         if month and is_li and (month.year - 1911, month.month) != (
@@ -270,11 +276,17 @@ def read_county_submission(landed: LandedFile, data: bytes, sha: str,
                    "period disagrees with the file name")
         record = {"source_row": number, "county_code": code, "year": (year or 0) + 1911,
                   "quarter": quarter, "no_data": []}
+        header_of = {c: h for h, c in COUNTY_COLUMNS.items()}
+        non_negative = door().non_negative(landed.family)
         for col in COUNTY_COUNTS:
-            header = next(h for h, c in COUNTY_COLUMNS.items() if c == col)
-            record[col], note = _count(r, number, header, row[col])
+            record[col], note = _count(r, number, header_of[col], row[col], col in non_negative)
             if note:
                 record["no_data"].append(col)
+        for col, at_most in door().within_row(landed.family):
+            if None not in (record[col], record[at_most]) and record[col] > record[at_most]:
+                r.fail(number, header_of[col], row[col],
+                       f"{header_of[col]} cannot exceed {header_of[at_most]} "
+                       f"({record[at_most]:,} on this row)")
         record["submitted_on"] = r.parse(parse_date, number, "填報日期", row["submitted_on"])
         out.append(record)
     r.raise_if_any()

@@ -24,6 +24,8 @@ ADVICE = (
     ("file name", "Rename the file to the pattern of its family, e.g. roster_113Q2_T.csv."),
     ("disagrees with the file name", "Correct the value or rename the file so both name the same period / county / branch."),
     ("totals row", "Correct the totals row or the county rows so they add up (or leave the totals row out)."),
+    ("cannot be negative", "A count is zero or more; correct the value (use - for 'no data')."),
+    ("cannot exceed", "Check both values of the row: the first is part of the second, so it cannot be larger."),
     ("whole number", "Write a whole number (thousands separators are fine); use - for 'no data'."),
     ("required", "Fill the value in; use - where there is genuinely no data."),
     ("date", "Write a real date, e.g. 113/03/05, 1130305, 民國113年3月5日 or 2024-03-05."),

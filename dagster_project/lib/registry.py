@@ -10,6 +10,7 @@ from dagster_project.lib.reference import branches, counties, targets
 FORMULAS = {"count", "ratio", "per_1000", "over_base", "running", "stock", "stock_ratio"}
 WINDOW_KINDS = {"stock", "cumulative", "report_year", "calendar_year", "running"}
 LAST_YEAR = 9999
+BOUNDS = {"share", "ratio"}
 
 
 class RegistryError(ValueError):
@@ -31,6 +32,9 @@ def load(path: Path) -> list[dict]:
                 raise RegistryError(f"{ind['code']} {m['measure']}: unknown formula {m['formula']}")
             if m["formula"] in ("ratio", "per_1000", "stock_ratio") and not m.get("denominator"):
                 raise RegistryError(f"{ind['code']} {m['measure']}: {m['formula']} needs a denominator")
+            if m["formula"] in ("ratio", "stock_ratio") and m.get("bound") not in BOUNDS:
+                raise RegistryError(f"{ind['code']} {m['measure']}: a {m['formula']} declares "
+                                    f"bound: share (0–1) or bound: ratio (two populations)")
     return indicators
 
 
@@ -58,6 +62,9 @@ def tables(path: Path) -> dict[str, pd.DataFrame]:
                 "formula": m["formula"], "numerator_flow": m["numerator"],
                 "denominator_flow": m.get("denominator"), "display_precision": m["precision"],
                 "unit": m.get("unit", ind["unit"]),
+                # shares of one population stay within [0, 1]; ratios of two only warn
+                "upper_bound": 1.0 if m.get("bound") == "share" else None,
+                "plausible_max": m.get("plausible_max"),
             })
         for rule in ind["window"]["rules"]:
             start = rule["start"]

@@ -24,6 +24,13 @@ class Door:
     def kind(self, family: str) -> str:
         return "person_level" if self.is_person_level(family) else "aggregated"
 
+    def non_negative(self, family: str) -> frozenset[str]:
+        return frozenset(self.families[family].get("non_negative", ()))
+
+    def within_row(self, family: str) -> list[tuple[str, str]]:
+        """(column, at_most) pairs: column ≤ at_most in every row."""
+        return [(r["column"], r["at_most"]) for r in self.families[family].get("within_row", ())]
+
     def quotable(self, family: str) -> frozenset[str]:
         """Canonical columns whose values a message may quote; every column of a family
         that is not person-level."""

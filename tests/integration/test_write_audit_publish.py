@@ -32,8 +32,15 @@ def _rewrite_csv(path, edit):
     path.write_text(edit(text), encoding="utf-8")
 
 
-def test_a_county_workbook_with_jointly_served_above_referred_is_blocked(copies, release_digest):
-    before = release_digest(copies)
+def _figures(s) -> list[tuple]:
+    with duckdb.connect(str(s.releases_dir / "latest" / "release.duckdb"), read_only=True) as con:
+        return con.sql("""select indicator_code, measure, group_code, window_start, as_of,
+                                 indicator_value, is_complete
+                          from marts.indicator_values order by all""").fetchall()
+
+
+def test_a_county_workbook_breaking_a_within_row_rule_is_refused_at_the_door(copies):
+    previous, figures = (copies.releases_dir / "latest").resolve(), _figures(copies)
     workbook = next(p for p in sorted((copies.sources_dir / "county_submissions").glob("*_113Q2.xlsx")))
     wb = load_workbook(workbook)
     ws = wb["填報表"]
@@ -43,20 +50,18 @@ def test_a_county_workbook_with_jointly_served_above_referred_is_blocked(copies,
     wb.save(workbook)
 
     code, output = _refresh(copies)
-    print(output)
-    assert code == 1
-    assert "ERROR staging.stg_county__submissions: jointly_served ≤ referred_willing (1 unexpected)" in output
-    county = workbook.name.split("_")[0]
-    assert f'"source_file": "{workbook}", "county_code": "{county}", "report_year": 2024, "report_quarter": 2' in output
-    assert release_digest(copies) == before
-    failed = list((copies.warehouse_dir / "failed").iterdir())
-    assert len(failed) == 1 and (failed[0] / "validation.html").exists()
-    assert "jointly_served ≤ referred_willing" in (failed[0] / "validation.html").read_text()
+    assert code == 0, output
+    row = header_row[0].row + 1
+    assert (f"QUARANTINED {workbook.name}: sheet 填報表, row {row}, column 社勞政聯合服務人數: "
+            f"社勞政聯合服務人數 cannot exceed 有就業意願轉介人數") in output
+    # a new release; the county's earlier vintage stays in use, so every figure is as before
+    assert (copies.releases_dir / "latest").resolve() != previous
+    assert _figures(copies) == figures
     assert not list((copies.warehouse_dir / "builds").iterdir())
 
 
-def test_a_month_missing_a_county_is_quarantined_and_a_negative_count_blocks(copies, release_digest):
-    before = release_digest(copies)
+def test_a_month_missing_a_county_and_a_negative_count_are_refused_at_the_door(copies):
+    previous, figures = (copies.releases_dir / "latest").resolve(), _figures(copies)
     li = copies.sources_dir / "labour_insurance"
     _rewrite_csv(li / "bli_11203.csv",
                  lambda t: "\n".join(line for line in t.splitlines()
@@ -69,17 +74,33 @@ def test_a_month_missing_a_county_is_quarantined_and_a_negative_count_blocks(cop
         return "\n".join(lines)
     _rewrite_csv(li / "bli_11304.csv", negative_deaths)
     code, output = _refresh(copies)
-    print(output)
-    assert code == 1
-    # the incomplete month is refused at the door; the month keeps its earlier vintage
+    assert code == 0, output
     assert "QUARANTINED bli_11203.csv: column 縣市: no row for 臺東縣 in measure" in output
-    assert not (li / "bli_11203.csv").exists()
-    # a negative count is readable, so it reaches validation, which blocks the release
-    assert "stg_labour_insurance__county_counts: counts are not negative (1 unexpected)" in output
-    assert '"period": "2024-04", "measure_code": "OA_DEATHS"' in output
-    assert "check gx_stg_labour_insurance__county_counts failed (ERROR)" in output
+    assert "QUARANTINED bli_11304.csv: row " in output
+    assert "column 數值: a count cannot be negative" in output
+    assert not (li / "bli_11203.csv").exists() and not (li / "bli_11304.csv").exists()
+    # both months keep their earlier vintage: nothing changed in the figures
+    assert (copies.releases_dir / "latest").resolve() != previous
+    assert _figures(copies) == figures
+
+
+def test_a_defect_of_the_warehouse_itself_blocks_publication(copies, release_digest):
+    """The gate audits what the door guarantees: a row no door would let in (a county code
+    outside counties.csv, as a faulty load would leave) fails a blocking check, and
+    nothing is published."""
+    before = release_digest(copies)
+    with duckdb.connect(str(copies.working_database)) as con:
+        con.execute("""insert into raw.labour_insurance by name
+                       select * replace ('99999' as county_code) from raw.labour_insurance
+                       where period_month = '2024-04-01' and county_code = '63000'""")
+    code, output = _refresh(copies)
+    assert code == 1, output
     assert "publication blocked" in output
+    assert "county_code in counties.csv" in output
     assert release_digest(copies) == before
+    failed = list((copies.warehouse_dir / "failed").iterdir())
+    assert len(failed) == 1 and (failed[0] / "validation.html").exists()
+    assert not list((copies.warehouse_dir / "builds").iterdir())
 
 
 def test_publishing_without_a_passing_validation_is_refused(copies, tmp_path, release_digest):

@@ -1,0 +1,66 @@
+"""`kill -9` at random points of a refresh, many times over: `latest` always names a whole
+release — the previous one byte for byte, or (when the kill came after the switch) a
+complete new one — the working warehouse always opens, and the next refresh recovers.
+
+Each attempt is a backfill of one quarter, so every attempt ingests, builds, validates and
+publishes; each starts from whatever the killed one before it left (orphaned builds, a
+stale WAL, a held lock file), which is exactly what recovery must handle."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import duckdb
+import pytest
+
+from dagster_project.refresh import refresh
+
+pytestmark = pytest.mark.fault
+KILLS = int(os.environ.get("TSDG_FAULT_KILLS", "20"))
+LONGEST_S = 40.0  # about one tiny backfill refresh here; later kills find it finished
+
+
+def _is_whole(release) -> bool:
+    manifest = json.loads((release / "manifest.json").read_text(encoding="utf-8"))
+    with duckdb.connect(str(release / "release.duckdb"), read_only=True) as con:
+        n = con.sql("select count(*) from marts.indicator_values").fetchall()[0][0]
+    return n == manifest["row_counts"]["marts.indicator_values"] > 0
+
+
+def test_kill_9_at_random_points_never_leaves_a_broken_release(copies, release_digest):
+    rng = random.Random(20261130)
+    env = {**os.environ, "TSDG_SOURCES_DIR": str(copies.sources_dir),
+           "TSDG_WAREHOUSE_DIR": str(copies.warehouse_dir)}
+    outcomes = []
+    for attempt in range(KILLS):
+        latest_before = (copies.releases_dir / "latest").resolve()
+        digest_before = release_digest(copies)
+        process = subprocess.Popen([sys.executable, "-m", "dagster_project.cli", "refresh",
+                                    "--quarters", "2024Q2"], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)
+        delay = rng.uniform(0.5, LONGEST_S)
+        try:
+            code = process.wait(timeout=delay)
+            outcomes.append(("finished", round(delay, 1)))
+            assert code == 0, f"attempt {attempt} exited {code} without being killed"
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # the refresh and any dbt child
+            process.wait()
+            outcomes.append(("killed", round(delay, 1)))
+        time.sleep(0.2)
+        latest = (copies.releases_dir / "latest").resolve()
+        if latest == latest_before:
+            assert release_digest(copies) == digest_before, f"attempt {attempt}: {outcomes[-1]}"
+        else:
+            assert _is_whole(latest), f"attempt {attempt}: {outcomes[-1]}"
+        with duckdb.connect(str(copies.working_database), read_only=True) as con:
+            assert con.sql("select count(*) from raw.landed_files").fetchall()[0][0] > 900
+    assert sum(kind == "killed" for kind, _ in outcomes) >= KILLS // 2, outcomes
+    lines = []
+    assert refresh(copies, progress=lines.append, quarters=["2024Q2"]) == 0, "\n".join(lines)
+    assert _is_whole((copies.releases_dir / "latest").resolve())
