@@ -187,8 +187,10 @@ def _problems(con, landed: LandedFile, family: PersonFamily) -> tuple[list[Probl
         checks.append(f"select source_row, '{col}', '', 'longer than {longest} characters' "
                       f"from src where length({col}) > {longest}")
     query = " union all ".join(f"({c})" for c in checks)
-    total = con.sql(f"select count(*) from ({query})").fetchall()[0][0]
-    rows = con.sql(f"select * from ({query}) order by 1 limit 50").fetchall()
+    # One pass: the first 50 problems and how many there are in all.
+    found = con.execute(f"select *, count(*) over () from ({query}) order by 1 limit 50").fetchall()
+    total = found[0][-1] if found else 0
+    rows = [r[:-1] for r in found]
     quotable = door().quotable(landed.family)
     # Only values of quotable columns (the course, the office) ever reach a message.
     problems = [Problem(landed.name, int(row), header_of.get(col, col),
@@ -241,13 +243,13 @@ def load_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, data: bytes, s
         if problems:
             raise FileRejected(landed.name, problems, total)
         inner, outer = pads
-        con.execute(
+        inserted = con.execute(
             f"""insert into {family.table}
                 select $partition, $file, $sha, source_row, {family.select}
                 from ({_normalised(family)})""",
             {"partition": partition, "file": str(landed.path), "sha": sha,
-             "inner_pad": inner, "outer_pad": outer})
-        return con.sql("select count(*) from src").fetchall()[0][0]
+             "inner_pad": inner, "outer_pad": outer}).fetchone()[0]
+        return int(inserted)
     finally:
         # After a failed statement the caller rolls the aborted transaction back.
         with contextlib.suppress(duckdb.TransactionException):

@@ -9,7 +9,8 @@ from dagster_project.lib.text_normalise import FULLWIDTH_MAP
 
 # Letter + one of 1/2 (citizens), 8/9 (2021 resident certificates) or A–D (older resident
 # certificates) + eight digits; lower case and full width too, since senders write both.
-_ID_SHAPE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][0-9A-Da-d][0-9]{8}(?![0-9])")
+# A whole token only: hashes and other long alphanumeric runs are left as they are.
+_ID_SHAPE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][0-9A-Da-d][0-9]{8}(?![A-Za-z0-9])")
 # The same shape for DuckDB's regexp functions (RE2 has no look-around).
 ID_SHAPE_SQL = "[A-Za-z][0-9A-Da-d][0-9]{8}"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")

@@ -49,7 +49,7 @@ def test_rows_per_partition_equal_what_the_generator_wrote(tiny_refreshed, tiny_
                                "group by 1").fetchall())
             want = {k.split("/")[1]: v for k, v in manifest["rows_per_partition"].items()
                     if k.startswith(family + "/")}
-            assert got == want and len(got) >= 35, family
+            assert got == want and len(got) > 20, family
 
 
 def test_the_tiny_sample_has_every_dialect(tiny_sample):

@@ -199,7 +199,7 @@ def test_relanding_is_a_no_op_and_a_resubmission_is_a_new_vintage(copies, tmp_pa
         ("SSN.JOINT.1", "coverage_rate", "2024-01-01", "2024-09-30"),
         ("SSN.JOINT.1", "coverage_rate", "2024-01-01", "2024-12-31"),
     }
-    assert all(r["changed_source_files"] == submission.name for r in rows)
+    assert all(r["changed_source_files"] == submission.name for r in rows), [r["changed_source_files"] for r in rows]
     assert all(float(r["new_value"]) < float(r["old_value"]) for r in rows)
     with duckdb.connect(str(copies.releases_dir / "latest" / "release.duckdb"), read_only=True) as con:
         vintages = con.sql("""select vintage, is_current, referred_willing

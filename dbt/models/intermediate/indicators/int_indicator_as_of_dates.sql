@@ -1,5 +1,6 @@
 -- The as-of dates of each indicator: every month-end (quarter-end for quarterly sources)
--- from its first rule year up to the last month its source reaches.
+-- from its first rule year up to the last month its source reaches — or the last period
+-- whose every file was refused: its figures are published withheld, never left out.
 with
 
 indicators as (
@@ -26,11 +27,22 @@ source_span as (
     group by all
 ),
 
+refused_span as (
+    select family, max(date_trunc('month', period_end)) as last_month
+    from {{ ref('submission_status') }}
+    where status = 'quarantined'
+    group by all
+),
+
 data_span as (
-    select measures.indicator_code, max(source_span.last_month) as last_month
+    select
+        measures.indicator_code,
+        greatest(max(source_span.last_month), max(refused_span.last_month)) as last_month,
     from measures
+    inner join indicators using (indicator_code)
     inner join source_span
         on source_span.flow_source = split_part(measures.numerator_flow, '.', 1)
+    left join refused_span on refused_span.family = indicators.source_family
     group by all
 ),
 

@@ -25,9 +25,11 @@ families as (
 ),
 
 received as (
-    select family, submitter, period, {{ period_start('period') }} as period_start,
+    select family, submitter, period, {{ period_start('period') }} as period_start, state,
     from landed_files
-    where state in ('loaded', 'superseded')
+    -- A refused file still tells which period its sender meant: the period is expected
+    -- (and its figures withheld) even when every file of it was refused.
+    where state in ('loaded', 'superseded') or (state = 'quarantined' and period is not null)
 ),
 
 spans as (
@@ -70,7 +72,9 @@ senders as (
     union all
     select 'labour_insurance', 'BLI', '勞動部勞工保險局'
     union all
-    select distinct family, submitter, submitter from received where family = 'programme_tallies'
+    -- Owner units that have sent a good file (a refused file may name a unit wrongly).
+    select distinct family, submitter, submitter from received
+    where family = 'programme_tallies' and state in ('loaded', 'superseded')
 ),
 
 final as (
