@@ -2,10 +2,18 @@
 
 Each suite file names one table and holds GX expectation configurations; `meta.severity`
 says whether a failure blocks publication (ERROR) or is reported (WARN).
+
+The suites run in a child process (`python -m dagster_project.quality.validate`): GX and
+duckdb-engine keep DuckDB objects alive until the interpreter exits (about 40 lines of
+"nanobind: leaked" at the end of every command), and a child takes them, and GX's memory,
+with it. One child runs every suite in one GX context.
 """
 
 import json
 import logging
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 from datetime import UTC, datetime
@@ -54,8 +62,24 @@ def _outcome(result) -> dict:
 
 
 def validate(database: Path, suites: list[dict] | None = None) -> dict:
-    """Validate every suite against `database` (opened read-only); never raises on failures.
-    GX warns freely about its own internals: silenced here only, not for the process."""
+    """Validate every suite against `database` (opened read-only) in a child process;
+    never raises on failed expectations, only when the validation itself cannot run."""
+    with tempfile.TemporaryDirectory(prefix="tsdg-gx-") as scratch:
+        suites_file, results_file = Path(scratch) / "suites.json", Path(scratch) / "results.json"
+        suites_file.write_text(json.dumps(suites or load_suites(), ensure_ascii=False),
+                               encoding="utf-8")
+        done = subprocess.run([sys.executable, "-m", __name__, str(database), str(suites_file),
+                               str(results_file)], capture_output=True, text=True)
+        if done.returncode != 0 or not results_file.exists():
+            from dagster_project.lib.redact import safe_text
+
+            raise RuntimeError(f"the GX validation could not run (exit {done.returncode}): "
+                               f"{safe_text(done.stderr[-1500:])}")
+        return json.loads(results_file.read_text(encoding="utf-8"))
+
+
+def _validate_here(database: Path, suites: list[dict]) -> dict:
+    """GX warns freely about its own internals: silenced here only."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return _validate(database, suites)
@@ -130,3 +154,17 @@ def failure_lines(results: dict) -> list[str]:
                          f"({e['unexpected_count']} unexpected){' — ' + e['error'] if e['error'] else ''}")
             lines += [f"    e.g. {json.dumps(x, ensure_ascii=False)}" for x in e["examples"]]
     return lines
+
+
+if __name__ == "__main__":
+    # The child: python -m dagster_project.quality.validate DATABASE SUITES_JSON RESULTS_JSON
+    import os
+
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    database, suites_path, results_path = (Path(a) for a in sys.argv[1:4])
+    suites = json.loads(suites_path.read_text(encoding="utf-8"))
+    results = _validate_here(database, suites)
+    results_path.write_text(json.dumps(results, ensure_ascii=False), encoding="utf-8")
+    sys.stdout.flush()
+    # GX's leftovers die with the child, unreported (see the module docstring).
+    os._exit(0)

@@ -134,6 +134,8 @@ def test_two_concurrent_refreshes_one_publishes_one_is_refused(copies):
     codes = sorted(p.returncode for p in (first, second))
     assert codes == [0, 3], outputs
     assert any("another refresh is running" in o for o in outputs)
+    # clean exits: no DuckDB object outlives its use ("nanobind: leaked …" at exit)
+    assert not any("leaked" in o for o in outputs), outputs
     new = set(os.listdir(copies.releases_dir)) - releases_before
     assert len(new) == 1
     latest = (copies.releases_dir / "latest").resolve()
