@@ -35,27 +35,34 @@ def published_figures() -> list[dict]:
         return list(csv.DictReader(f))
 
 
-@pytest.fixture(scope="session")
-def sample(tmp_path_factory) -> tuple[Path, dict]:
+def _generated(tmp_path_factory, name: str, scale: float) -> tuple[Path, dict]:
     from dagster_project.sample.generate import generate
 
-    out = tmp_path_factory.mktemp("landing")
-    manifest = generate(out, scale=1.0, progress=lambda m: None)
-    return out, manifest
+    out = tmp_path_factory.mktemp(name)
+    return out, generate(out, scale=scale, progress=lambda m: None)
 
 
-@pytest.fixture(scope="session")
-def refreshed(sample, tmp_path_factory):
-    """The sample through `tsdg refresh` (real Dagster, dbt and DuckDB) into a temp warehouse."""
+def _refreshed(sources: Path, warehouse: Path):
+    """`sources` through `tsdg refresh` (real Dagster, dbt and DuckDB) into `warehouse`."""
     from dagster_project.config import settings
     from dagster_project.refresh import refresh
 
-    sources, _ = sample
-    s = settings(sources, tmp_path_factory.mktemp("warehouse"))
+    s = settings(sources, warehouse)
     lines = []
     code = refresh(s, progress=lines.append)
     assert code == 0, "\n".join(lines)
     return s
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory) -> tuple[Path, dict]:
+    return _generated(tmp_path_factory, "landing", 1.0)
+
+
+@pytest.fixture(scope="session")
+def refreshed(sample, tmp_path_factory):
+    """The scale-1 sample, refreshed once; only read (the `e2e` tier)."""
+    return _refreshed(sample[0], tmp_path_factory.mktemp("warehouse"))
 
 
 def _release_digest(s) -> str:
@@ -79,25 +86,13 @@ TINY_SCALE = 0.02
 
 @pytest.fixture(scope="session")
 def tiny_sample(tmp_path_factory) -> tuple[Path, dict]:
-    from dagster_project.sample.generate import generate
-
-    out = tmp_path_factory.mktemp("tiny_landing")
-    manifest = generate(out, scale=TINY_SCALE, progress=lambda m: None)
-    return out, manifest
+    return _generated(tmp_path_factory, "tiny_landing", TINY_SCALE)
 
 
 @pytest.fixture(scope="session")
 def tiny_refreshed(tiny_sample, tmp_path_factory):
-    """The tiny sample through `tsdg refresh`. No test writes here: take `tiny_copy`."""
-    from dagster_project.config import settings
-    from dagster_project.refresh import refresh
-
-    sources, _ = tiny_sample
-    s = settings(sources, tmp_path_factory.mktemp("tiny_warehouse"))
-    lines = []
-    code = refresh(s, progress=lines.append)
-    assert code == 0, "\n".join(lines)
-    return s
+    """The tiny sample, refreshed once. No test writes here: take `copies`."""
+    return _refreshed(tiny_sample[0], tmp_path_factory.mktemp("tiny_warehouse"))
 
 
 def copy_of(s, into: Path):

@@ -66,11 +66,11 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
 def _scrub_old_reasons(con) -> None:
     """Warehouses written before problems were value-free may hold quoted cells of
     person-level rows in their reasons: keep where and rule, drop the value, mask IDs."""
-    families = [f for f in person_level.FAMILIES]
+    families = ", ".join(f"'{f}'" for f in person_level.FAMILIES)
     con.execute(f"""update raw.landed_files
         set state_reason = regexp_replace(regexp_replace(state_reason,
                 ': value ''.*'': ', ': '), '{ID_SHAPE_SQL}', '{MASK}', 'g')
-        where family in ({", ".join("'" + f + "'" for f in families)})
+        where family in ({families})
         and state_reason is not null and (state_reason like '%: value ''%'
              or regexp_matches(state_reason, '{ID_SHAPE_SQL}'))""")
 

@@ -26,10 +26,14 @@ class QueryRefused(ValueError):
     """A statement that a release connection does not run."""
 
 
+# Run on every new connection, in this order: the lock comes last.
+LOCK_STATEMENTS = (f"set search_path = '{SEARCH_PATH}'", "set lock_configuration = true")
+
+
 def lock(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """Put the marts and registry on the search path, then lock the configuration."""
-    con.execute(f"set search_path = '{SEARCH_PATH}'")
-    con.execute("set lock_configuration = true")
+    for statement in LOCK_STATEMENTS:
+        con.execute(statement)
     return con
 
 
@@ -50,8 +54,8 @@ def engine(release_db: Path):
 
 def _lock_dbapi(dbapi_con) -> None:
     cursor = dbapi_con.cursor()
-    cursor.execute(f"set search_path = '{SEARCH_PATH}'")
-    cursor.execute("set lock_configuration = true")
+    for statement in LOCK_STATEMENTS:
+        cursor.execute(statement)
     cursor.close()
 
 

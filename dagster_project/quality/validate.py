@@ -85,7 +85,7 @@ def _validate_here(database: Path, suites: list[dict]) -> dict:
         return _validate(database, suites)
 
 
-def _validate(database: Path, suites: list[dict] | None) -> dict:
+def _validate(database: Path, suites: list[dict]) -> dict:
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
@@ -108,7 +108,7 @@ def _validate(database: Path, suites: list[dict] | None) -> dict:
         kwargs={"poolclass": NullPool})
     reports = []
     try:
-        for suite_def in suites or load_suites():
+        for suite_def in suites:
             schema, table = suite_def["table"].split(".")
             asset = source.add_table_asset(name=suite_def["name"], table_name=table, schema_name=schema)
             batch = asset.add_batch_definition_whole_table("whole_table")

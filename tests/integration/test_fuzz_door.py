@@ -73,7 +73,7 @@ CSV_MUTATIONS = {
     "truncated": lambda d, r: d[: r.randrange(len(d) + 1)],
     "junk appended": lambda d, r: d + r.randbytes(r.randint(1, 300)),
     "NUL byte": lambda d, r: _insert(d, r, b"\x00"),
-    "UTF-16": lambda d, r: _lines(d) and "\n".join(_lines(d)).encode("utf-16"),
+    "UTF-16": lambda d, r: "\n".join(_lines(d)).encode("utf-16"),
     "GB18030": lambda d, r: "\n".join(_lines(d)).encode("gb18030", errors="replace"),
     "column dropped": lambda d, r: _columns(d, r, "drop"),
     "column added": lambda d, r: _columns(d, r, "extra"),
