@@ -12,8 +12,6 @@ SOURCES_REGISTRY_FILE = PROJECT_ROOT / "registry" / "sources.yml"
 # (DuckDB spills to disk beyond it). dbt's profile reads the same variable.
 DUCKDB_MEMORY_LIMIT = os.environ.get("TSDG_DUCKDB_MEMORY_LIMIT", "2GB")
 DUCKDB_CONFIG = {"memory_limit": DUCKDB_MEMORY_LIMIT}
-FAMILIES = ("training_rosters", "employment_services", "labour_insurance",
-            "county_submissions", "programme_tallies")
 
 
 @dataclass(frozen=True)

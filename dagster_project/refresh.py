@@ -22,11 +22,12 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from dagster_project.config import FAMILIES, Settings, settings
+from dagster_project.config import Settings, settings
 from dagster_project.defs.partitions import quarterly
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.ingest.files import digest_of, irregular_entries, landed_files
 from dagster_project.lib.redact import safe_text
+from dagster_project.lib.source_contract import family_names
 from dagster_project.warehouse_lock import RefreshBusy, refresh_lock
 
 # Dagster's console logger at INFO: the assets' own progress lines and failures, without
@@ -36,7 +37,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 def quarters_with_files(s: Settings) -> list[str]:
     found = set()
-    for family in FAMILIES:
+    for family in family_names():
         for landed in landed_files(s.sources_dir, family)[0]:
             found.update(landed.partitions)
     return [k for k in quarterly.get_partition_keys() if k in found]
@@ -56,7 +57,7 @@ def changed_quarters(s: Settings) -> list[str]:
                                           where state in ('loaded', 'superseded')""").fetchall())
     changed: set[str] = set()
     has_misnamed = False
-    for family in FAMILIES:
+    for family in family_names():
         good, misnamed = landed_files(s.sources_dir, family)
         for f in good:
             if (family, f.name, digest_of(f.path)[0]) not in received:

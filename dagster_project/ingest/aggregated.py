@@ -16,21 +16,6 @@ from dagster_project.lib.roc_dates import InvalidDate, parse_date, parse_roc_yea
 from dagster_project.lib.source_contract import door
 from dagster_project.lib.text_normalise import NotANumber, is_placeholder, parse_count, to_halfwidth
 
-LI_MEASURES = ("INSURED_LI", "INSURED_OA", "INSURED_OA_ONLY", "ANNUITY_RECIPIENTS",
-               "OA_DEATHS", "OA_DISABILITY_INJURY")
-TALLY_MEASURES = ("STARTUP_WORKSHOPS", "STARTUP_CONSULTATIONS", "MICROLOAN_APPROVALS",
-                  "UNION_FEMALE_CADRES_TRAINED", "EQUALITY_WEB_VISITS")
-LONG_COLUMNS = {"統計年月": "period", "縣市": "county", "單位": "unit", "項目代碼": "measure_code",
-                "數值": "value"}
-COUNTY_COLUMNS = {"縣市": "county", "年度": "roc_year", "季別": "quarter",
-                  "有就業意願轉介人數": "referred_willing", "社勞政聯合服務人數": "jointly_served",
-                  "新增共案數": "new_joint_cases", "推介就業人數": "placed",
-                  "穩定就業三個月人數": "stable_3m", "相對存款參與人數": "matched_savings_participants",
-                  "相對存款配合款金額": "matched_savings_amount", "社工核定員額": "sw_posts_approved",
-                  "社工進用人數": "sw_posts_filled", "填報日期": "submitted_on"}
-COUNTY_COUNTS = list(COUNTY_COLUMNS.values())[3:12]
-
-SHEET = "填報表"
 TOTALS_ROW_NAMES = {"總計", "合計", "全國", "全國合計"}
 
 # A placeholder (-, －, …) is "no data": the value is NULL and the reason is kept beside it.
@@ -147,41 +132,72 @@ def _in_partition(day, partition: str) -> bool:
     return f"{day.year}Q{(day.month - 1) // 3 + 1}" == partition
 
 
+def _period_agrees(month, landed: LandedFile, period: str) -> bool:
+    """A month of a monthly file is the file's month; of a yearly file, in its year."""
+    if period == "month":
+        return (month.year, month.month) == (landed.fields["year"], int(landed.fields["month"]))
+    if period == "year":
+        return month.year == landed.fields["year"]
+    return _in_partition(month, f"{landed.fields['year']}Q{landed.fields['q']}")
+
+
 def read_long_file(landed: LandedFile, data: bytes, sha: str, partition: str) -> pd.DataFrame:
-    """Labour-insurance counts (per county) or programme tallies (per owner unit)."""
-    is_li = landed.family == "labour_insurance"
-    columns = {k: v for k, v in LONG_COLUMNS.items() if k != ("單位" if is_li else "縣市")}
-    measures = LI_MEASURES if is_li else TALLY_MEASURES
+    """A long file (統計年月, a county or unit column, 項目代碼, 數值): labour-insurance counts
+    per county, programme tallies per owner unit. Columns, codes and rules: the registry."""
+    contract = door().family(landed.family)
+    header_of = contract.header_of
+    period_col, = contract.of_type("roc_year_month")
+    code_col, = contract.of_type("measure_code")
+    value_col, = contract.of_type("count")
+    by_county = "county" in contract.of_type("county")
     r = RowReader(landed)
+    sender = _file_unit(landed, contract)
     out, totals = [], []
-    for number, row in _csv_rows(landed, data, columns):
-        month = r.parse(parse_roc_year_month, number, "統計年月", row["period"])
-        value, note = _count(r, number, "數值", row["value"],
-                             "value" in door().non_negative(landed.family))
-        if row["measure_code"] not in measures:
-            r.fail(number, "項目代碼", row["measure_code"], f"must be one of {', '.join(measures)}")
-        if month and is_li and (month.year - 1911, month.month) != (
-                int(landed.fields["roc"]), int(landed.fields["month"])):
-            r.fail(number, "統計年月", row["period"], "period disagrees with the file name")
-        if month and not is_li and month.year != landed.fields["year"]:
-            r.fail(number, "統計年月", row["period"], "year disagrees with the file name")
-        if is_li and to_halfwidth(row["county"]).replace(" ", "") in TOTALS_ROW_NAMES:
-            totals.append((number, row["measure_code"], value))
-            continue  # checked against the counties below, never loaded
-        if is_li:
-            key = r.parse(resolve_county, number, "縣市", row["county"])
-        else:
-            key = to_halfwidth(row["unit"])
-            if key != landed.fields["unit"]:
-                r.fail(number, "單位", row["unit"], "unit disagrees with the file name")
+    for number, row in _csv_rows(landed, data, contract.by_header):
+        month = r.parse(parse_roc_year_month, number, header_of[period_col], row[period_col])
+        value, note = _count(r, number, header_of[value_col], row[value_col],
+                             value_col in contract.non_negative)
+        if row[code_col] not in contract.measure_codes:
+            r.fail(number, header_of[code_col], row[code_col],
+                   f"must be one of {', '.join(contract.measure_codes)}")
+        if month and not _period_agrees(month, landed, contract.period):
+            r.fail(number, header_of[period_col], row[period_col],
+                   f"{'period' if contract.period == 'month' else contract.period} disagrees "
+                   "with the file name")
+        record = {"source_row": number, "period_month": month, "measure_code": row[code_col],
+                  "value": value, "value_note": note}
+        if by_county:
+            if to_halfwidth(row["county"]).replace(" ", "") in TOTALS_ROW_NAMES:
+                totals.append((number, row[code_col], value))
+                continue  # checked against the counties below, never loaded
+            record["county_code"] = r.parse(resolve_county, number, header_of["county"],
+                                            row["county"])
+        for col in contract.of_type("unit"):
+            unit = r.parse(door().resolve_unit, number, header_of[col], row[col])
+            if unit and sender and unit != sender:
+                r.fail(number, header_of[col], row[col],
+                       f"unit disagrees with the file name ({sender})")
+            record[col] = sender or unit
         if month and _in_partition(month, partition):
-            out.append({"source_row": number, "period_month": month,
-                        ("county_code" if is_li else "unit"): key,
-                        "measure_code": row["measure_code"], "value": value, "value_note": note})
-    if is_li:
+            out.append(record)
+    if by_county:
         _check_counties(r, out, totals)
     r.raise_if_any()
     return _frame(landed, sha, partition, out)
+
+
+def _file_unit(landed: LandedFile, contract) -> str | None:
+    """The owner unit a file name names (tally_WDA_113.csv → WDA): a registered unit that
+    sends this family, else the whole file is refused."""
+    if contract.sender_kind != "unit" or not contract.sender_field:
+        return None
+    named = landed.fields[contract.sender_field]
+    senders = [u.code for u in door().units if landed.family in u.sends]
+    if named not in senders:
+        raise whole_file(landed.name, f"the file name names unit {named}, which does not send "
+                                      f"{landed.family} (registered: {', '.join(senders)})",
+                         "file name", landed.name)
+    return named
 
 
 def _check_counties(r: RowReader, rows: list[dict], totals: list) -> None:
@@ -207,28 +223,31 @@ def _check_counties(r: RowReader, rows: list[dict], totals: list) -> None:
                                                  f"{measure} sum to {sum(parts):,}")
 
 
-def _xlsx_rows(landed: LandedFile, data: bytes) -> list[tuple[int, dict]]:
+def _xlsx_rows(landed: LandedFile, data: bytes, sheet: str,
+               columns: dict[str, str]) -> list[tuple[int, dict]]:
     _check_inflated_size(landed, data)
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a broken workbook
         raise FileRejected(landed.name, [Problem(landed.name, None, "(whole file)", "",
                                                  f"not a readable XLSX workbook ({exc})")]) from None
-    if SHEET not in wb.sheetnames:
+    if sheet not in wb.sheetnames:
         raise FileRejected(landed.name, [Problem(landed.name, None, "sheet", ",".join(wb.sheetnames),
-                                                 f"workbook must have a sheet named {SHEET}")])
+                                                 f"workbook must have a sheet named {sheet}")])
     cells, limit = [], door().max_rows["aggregated"]
-    for i, row in enumerate(wb[SHEET].iter_rows(values_only=True), start=1):
+    for i, row in enumerate(wb[sheet].iter_rows(values_only=True), start=1):
         if i > limit:
             wb.close()
-            raise whole_file(landed.name, f"too large: more than {limit:,} rows", sheet=SHEET)
+            raise whole_file(landed.name, f"too large: more than {limit:,} rows", sheet=sheet)
         cells.append((i, ["" if v is None else str(v).strip() for v in row]))
     wb.close()
-    # A title row may sit above the header: the header is the first row starting with 縣市.
+    # A title row may sit above the header: the header is the first row starting with the
+    # contract's first column (縣市).
+    first = next(iter(columns))
     for position, (number, values) in enumerate(cells):
-        if values and values[0] == "縣市":
+        if values and values[0] == first:
             header, body_from = list(values), position + 1
-            if not set(COUNTY_COLUMNS) <= set(header) and body_from < len(cells):
+            if not set(columns) <= set(header) and body_from < len(cells):
                 # A two-row header with merged cells: a merged cell's value sits in its first
                 # row, the other row holds the names under it.
                 below = cells[body_from][1] + [""] * len(header)
@@ -237,10 +256,10 @@ def _xlsx_rows(landed: LandedFile, data: bytes) -> list[tuple[int, dict]]:
             while header and header[-1] == "":
                 header.pop()
             body = [(n, v[: len(header)]) for n, v in cells[body_from:]]
-            return _rows_under(landed, header, body, COUNTY_COLUMNS, number, SHEET)
-    raise FileRejected(landed.name, [Problem(landed.name, None, "縣市", "",
-                                             f"no header row starting with 縣市 in sheet {SHEET}",
-                                             SHEET)])
+            return _rows_under(landed, header, body, columns, number, sheet)
+    raise FileRejected(landed.name, [Problem(landed.name, None, first, "",
+                                             f"no header row starting with {first} in sheet {sheet}",
+                                             sheet)])
 
 
 def _check_inflated_size(landed: LandedFile, data: bytes) -> None:
@@ -259,35 +278,47 @@ def _check_inflated_size(landed: LandedFile, data: bytes) -> None:
 
 def read_county_submission(landed: LandedFile, data: bytes, sha: str,
                            partition: str) -> pd.DataFrame:
+    """A form: one data row per file, as CSV or as the registry's sheet of a workbook, for
+    the sender and period of the file name (a county submission)."""
+    contract = door().family(landed.family)
+    columns, header_of = contract.by_header, contract.header_of
     is_xlsx = landed.fields["ext"] == "xlsx"
-    rows = _xlsx_rows(landed, data) if is_xlsx else _csv_rows(landed, data, COUNTY_COLUMNS)
-    r = RowReader(landed, SHEET if is_xlsx else None)
+    sheet = contract.sheet if is_xlsx else None
+    rows = (_xlsx_rows(landed, data, contract.sheet, columns) if is_xlsx
+            else _csv_rows(landed, data, columns))
+    r = RowReader(landed, sheet)
     if len(rows) != 1:
         r.fail(rows[1][0], "(row)", "", "a county submission has exactly one data row")
+    county_col, = contract.of_type("county")
+    year_col, = contract.of_type("roc_year")
+    quarter_col, = contract.of_type("quarter")
     out = []
     for number, row in rows[:1]:
-        code = r.parse(resolve_county, number, "縣市", row["county"])
-        if code and code != landed.fields["county"]:
-            r.fail(number, "縣市", row["county"], f"county disagrees with the file name ({landed.fields['county']})")
-        year = r.parse(parse_count, number, "年度", row["roc_year"])
-        quarter = r.parse(parse_count, number, "季別", row["quarter"])
+        code = r.parse(resolve_county, number, header_of[county_col], row[county_col])
+        if code and code != landed.fields[contract.sender_field]:
+            r.fail(number, header_of[county_col], row[county_col],
+                   f"county disagrees with the file name ({landed.fields[contract.sender_field]})")
+        year = r.parse(parse_count, number, header_of[year_col], row[year_col])
+        quarter = r.parse(parse_count, number, header_of[quarter_col], row[quarter_col])
         if (year, quarter) != (int(landed.fields["roc"]), int(landed.fields["q"])):
-            r.fail(number, "年度/季別", f"{row['roc_year']}/{row['quarter']}",
-                   "period disagrees with the file name")
+            r.fail(number, f"{header_of[year_col]}/{header_of[quarter_col]}",
+                   f"{row[year_col]}/{row[quarter_col]}", "period disagrees with the file name")
         record = {"source_row": number, "county_code": code, "year": (year or 0) + 1911,
                   "quarter": quarter, "no_data": []}
-        header_of = {c: h for h, c in COUNTY_COLUMNS.items()}
-        non_negative = door().non_negative(landed.family)
-        for col in COUNTY_COUNTS:
-            record[col], note = _count(r, number, header_of[col], row[col], col in non_negative)
+        for col in contract.of_type("count"):
+            record[col], note = _count(r, number, header_of[col], row[col],
+                                       col in contract.non_negative)
             if note:
                 record["no_data"].append(col)
-        for col, at_most in door().within_row(landed.family):
-            if None not in (record[col], record[at_most]) and record[col] > record[at_most]:
-                r.fail(number, header_of[col], row[col],
-                       f"{header_of[col]} cannot exceed {header_of[at_most]} "
-                       f"({record[at_most]:,} on this row)")
-        record["submitted_on"] = r.parse(parse_date, number, "填報日期", row["submitted_on"])
+        for rule in contract.within_row:
+            limit = record[rule.at_most]
+            if None not in (record[rule.column], limit) and record[rule.column] > limit * rule.times:
+                times = f" × {rule.times:,}" if rule.times != 1 else ""
+                r.fail(number, header_of[rule.column], row[rule.column],
+                       f"{header_of[rule.column]} cannot exceed {header_of[rule.at_most]}{times} "
+                       f"({limit * rule.times:,} on this row)")
+        for col in contract.of_type("date"):
+            record[col] = r.parse(parse_date, number, header_of[col], row[col])
         out.append(record)
     r.raise_if_any()
     return _frame(landed, sha, partition, out)

@@ -2,23 +2,12 @@
 
 import hashlib
 import os
-import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from dagster_project.lib.roc_dates import ROC_OFFSET
 from dagster_project.lib.source_contract import door
-
-# File-name contracts of DOMAIN.md §3: pattern → (partition keys, label).
-PATTERNS = {
-    "training_rosters": re.compile(r"^roster_(?P<roc>\d{2,3})Q(?P<q>[1-4])_(?P<branch>[A-Z])\.csv$"),
-    "employment_services": re.compile(r"^pes_(?P<roc>\d{2,3})Q(?P<q>[1-4])_(?P<branch>[A-Z])\.csv$"),
-    "labour_insurance": re.compile(r"^bli_(?P<roc>\d{2,3})(?P<month>\d{2})\.csv$"),
-    "county_submissions": re.compile(
-        r"^(?P<county>\d{5})_(?P<roc>\d{2,3})Q(?P<q>[1-4])\.(?P<ext>csv|xlsx)$"),
-    "programme_tallies": re.compile(r"^tally_(?P<unit>[A-Z]+)_(?P<roc>\d{2,3})\.csv$"),
-}
 
 
 class BadFile(ValueError):
@@ -38,19 +27,19 @@ class LandedFile:
 
 
 def classify(family: str, path: Path) -> LandedFile | None:
-    match = PATTERNS[family].match(path.name)
+    """The file's family, quarters and name fields, if its name follows the family's
+    file-name contract (registry/sources.yml)."""
+    contract = door().family(family)
+    match = contract.pattern.match(path.name)
     if not match:
         return None
     fields = match.groupdict()
     year = int(fields["roc"]) + ROC_OFFSET
-    if "q" in fields:
+    if contract.period == "quarter":
         partitions = (f"{year}Q{fields['q']}",)
-    elif "month" in fields:
-        month = int(fields["month"])
-        if not 1 <= month <= 12:
-            return None
-        partitions = (f"{year}Q{(month - 1) // 3 + 1}",)
-    else:  # a yearly tally file feeds the four quarters of its year
+    elif contract.period == "month":
+        partitions = (f"{year}Q{(int(fields['month']) - 1) // 3 + 1}",)
+    else:  # a yearly file feeds the four quarters of its year
         partitions = tuple(f"{year}Q{q}" for q in range(1, 5))
     return LandedFile(family, path, partitions, fields | {"year": year})
 

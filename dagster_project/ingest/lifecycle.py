@@ -13,6 +13,7 @@ import duckdb
 
 from dagster_project.ingest.files import LandedFile
 from dagster_project.lib.redact import safe_text
+from dagster_project.lib.source_contract import door
 
 DDL = """create table if not exists raw.landed_files (
     family varchar, file_name varchar, source_file varchar, file_sha256 varchar,
@@ -28,15 +29,14 @@ COLUMNS = ("family", "file_name", "source_file", "file_sha256", "size_bytes", "r
 
 
 def identity(landed: LandedFile) -> tuple[str, str]:
-    """(submitter, period) of the submission a file carries."""
-    f = landed.fields
-    if landed.family == "county_submissions":
-        return f["county"], f"{f['year']}Q{f['q']}"
-    if landed.family in ("training_rosters", "employment_services"):
-        return f["branch"], f"{f['year']}Q{f['q']}"
-    if landed.family == "labour_insurance":
-        return "BLI", f"{f['year']}-{f['month']}"
-    return f["unit"], str(f["year"])
+    """(submitter, period) of the submission a file carries, as the family's contract says:
+    the sender named in the file name (or the family's one sender) and the period in the
+    form dbt's period_start() reads (2024Q2, 2024-05, 2024)."""
+    contract, f = door().family(landed.family), landed.fields
+    submitter = f[contract.sender_field] if contract.sender_field else contract.sender_code
+    period = {"quarter": f"{f['year']}Q{f.get('q')}", "month": f"{f['year']}-{f.get('month')}",
+              "year": str(f["year"])}[contract.period]
+    return submitter, period
 
 
 def received_at(path: Path) -> datetime:

@@ -27,13 +27,6 @@ from dagster_project.lib.redact import ID_SHAPE_SQL, MASK, safe_text
 from dagster_project.lib.source_contract import door
 
 LINEAGE = "partition_key varchar, source_file varchar, file_sha256 varchar, source_row int"
-RAW_TABLES = {
-    "training_rosters": "raw.training_rosters",
-    "employment_services": "raw.employment_services",
-    "labour_insurance": "raw.labour_insurance",
-    "county_submissions": "raw.county_submissions",
-    "programme_tallies": "raw.programme_tallies",
-}
 
 
 @dataclass
@@ -66,7 +59,7 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
 def _scrub_old_reasons(con) -> None:
     """Warehouses written before problems were value-free may hold quoted cells of
     person-level rows in their reasons: keep where and rule, drop the value, mask IDs."""
-    families = ", ".join(f"'{f}'" for f in person_level.FAMILIES)
+    families = ", ".join(f"'{f.name}'" for f in door().families.values() if f.person_level)
     con.execute(f"""update raw.landed_files
         set state_reason = regexp_replace(regexp_replace(state_reason,
                 ': value ''.*'': ', ': '), '{ID_SHAPE_SQL}', '{MASK}', 'g')
@@ -75,15 +68,18 @@ def _scrub_old_reasons(con) -> None:
              or regexp_matches(state_reason, '{ID_SHAPE_SQL}'))""")
 
 
+# The registry names each family's reader (families.<family>.reader): one per file format.
+FRAME_READERS = {"long": aggregated.read_long_file, "form": aggregated.read_county_submission}
+
+
 def _load_file(con, landed: LandedFile, data: bytes, sha: str, partition: str, pads) -> int:
-    if landed.family in person_level.FAMILIES:
-        family = person_level.FAMILIES[landed.family]
-        return person_level.load_file(con, landed, data, sha, family, partition, pads)
-    reader = (aggregated.read_county_submission if landed.family == "county_submissions"
-              else aggregated.read_long_file)
-    frame = reader(landed, data, sha, partition)
+    contract = door().family(landed.family)
+    if contract.reader == "person_level":
+        return person_level.load_file(con, landed, data, sha, person_level.family(contract),
+                                      partition, pads)
+    frame = FRAME_READERS[contract.reader](landed, data, sha, partition)
     con.register("frame", frame)
-    con.execute(f"insert into {RAW_TABLES[landed.family]} by name select * from frame")
+    con.execute(f"insert into {contract.raw_table} by name select * from frame")
     con.unregister("frame")
     return len(frame)
 
@@ -131,9 +127,7 @@ def refuse(con, family: str, path: Path, rejected: FileRejected, landed: LandedF
 
 def refuse_misnamed(con, family: str, paths: list[Path], quarantine_dir: Path,
                     run_id: str) -> list[Quarantined]:
-    example = {"training_rosters": "roster_113Q2_T.csv", "employment_services": "pes_113Q2_C.csv",
-               "labour_insurance": "bli_11312.csv", "county_submissions": "65000_113Q2.xlsx",
-               "programme_tallies": "tally_WDA_113.csv"}[family]
+    example = door().family(family).example
     return [refuse(con, family, path, whole_file(
                 path.name, f"file name does not follow the {family} contract (e.g. {example})",
                 "file name", path.name), None, quarantine_dir, run_id) for path in paths]
@@ -152,7 +146,7 @@ def load_partition(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: st
                    partition: str, key_file: Path, quarantine_dir: Path, run_id: str,
                    log: Callable[[str], None] = print) -> PartitionLoad:
     files = files_for_partition(sources_dir, family, partition)
-    table = RAW_TABLES[family]
+    table = door().family(family).raw_table
     pads = sql_pads(load_key(key_file)) if door().is_person_level(family) else None
     result = PartitionLoad()
     while True:

@@ -21,10 +21,7 @@ from dagster_project.lib.national_id import SQL_MACRO
 from dagster_project.lib.pseudonym import SQL_EXPRESSION
 from dagster_project.lib.reference import branches
 from dagster_project.lib.roc_dates import InvalidDate, parse_date
-from dagster_project.lib.source_contract import door
-
-TARGET_GROUPS = ("獨力負擔家計者", "中高齡者", "高齡者", "身心障礙者", "原住民", "低收入戶", "中低收入戶",
-                 "長期失業者", "二度就業婦女", "家庭暴力被害人", "更生受保護人", "新住民", "施用毒品者")
+from dagster_project.lib.source_contract import Family, door
 
 
 @dataclass(frozen=True)
@@ -37,40 +34,26 @@ class PersonFamily:
     select: str  # canonical columns for the raw table, SQL over the normalised source
 
 
-ROSTERS = PersonFamily(
-    table="raw.training_rosters",
-    columns={"分署代碼": "branch_code", "班別代碼": "course_id", "訓練計畫": "programme",
-             "資通訊類": "is_ict", "身分證統一編號": "national_id", "出生日期": "birth_date",
-             "性別": "sex", "參訓身分": "trainee_status", "特定對象身分": "target_groups",
-             "戶籍縣市": "county", "開訓日期": "start_date", "結訓日期": "end_date",
-             "訓練狀態": "status", "訓後三個月內就業": "employed_within_3m"},
-    date_columns=("birth_date", "start_date", "end_date"),
-    required=("branch_code", "course_id", "programme", "national_id", "birth_date",
-              "start_date", "status", "county"),
-    allowed={"programme": ("職前訓練", "青年職業訓練", "在職訓練", "社會創新專案管理"),
-             "is_ict": ("Y", "N"), "sex": ("男", "女"),
-             "trainee_status": ("失業者", "在職者", "在學"),
-             "status": ("結訓", "退訓", "在訓"), "employed_within_3m": ("Y", "N", "")},
-    select="""branch_code, course_id, programme, is_ict = 'Y' as is_ict, person_key,
+# How each family's checked columns become its raw table (types the raw DDL below holds);
+# which columns exist and what they may hold is the registry's.
+SELECTS = {
+    "training_rosters": """branch_code, course_id, programme, is_ict = 'Y' as is_ict, person_key,
               birth_date, sex, trainee_status, target_groups, county_code, start_date,
               end_date, status, nullif(employed_within_3m, '') as employed_within_3m""",
-)
+    "employment_services": """branch_code, case_id, person_key, birth_date, county_code,
+              target_groups, registration_date, placement_date, nullif(stable_3m, '') as stable_3m""",
+}
 
-EMPLOYMENT = PersonFamily(
-    table="raw.employment_services",
-    columns={"分署代碼": "branch_code", "案號": "case_id", "身分證統一編號": "national_id",
-             "出生日期": "birth_date", "戶籍縣市": "county", "特定對象身分": "target_groups",
-             "求職登記日期": "registration_date", "推介就業日期": "placement_date",
-             "穩定就業滿三個月": "stable_3m"},
-    date_columns=("birth_date", "registration_date", "placement_date"),
-    required=("branch_code", "case_id", "national_id", "birth_date", "registration_date",
-              "county"),
-    allowed={"stable_3m": ("Y", "N", "")},
-    select="""branch_code, case_id, person_key, birth_date, county_code, target_groups,
-              registration_date, placement_date, nullif(stable_3m, '') as stable_3m""",
-)
 
-FAMILIES = {"training_rosters": ROSTERS, "employment_services": EMPLOYMENT}
+def family(contract: Family) -> PersonFamily:
+    """The reader's view of a person-level family's contract."""
+    return PersonFamily(
+        table=contract.raw_table, columns=contract.by_header,
+        date_columns=contract.of_type("date"),
+        required=tuple(c.name for c in contract.columns if c.required),
+        allowed={c.name: c.allowed for c in contract.columns if c.allowed is not None},
+        select=SELECTS[contract.name])
+
 
 RAW_DDL = {
     "raw.training_rosters": """
@@ -179,9 +162,10 @@ def _problems(con, landed: LandedFile, family: PersonFamily) -> tuple[list[Probl
                       'must be the branch of the file name ({landed.fields["branch"]})'
                       from src where branch_code <> '{landed.fields["branch"]}'
                       or branch_code not in ({', '.join(f"'{b}'" for b in branch_codes)})""")
-    checks.append(f"""select source_row, 'target_groups', g, 'unknown target group; allowed: {'、'.join(TARGET_GROUPS)}'
+    groups = door().target_groups
+    checks.append(f"""select source_row, 'target_groups', g, 'unknown target group; allowed: {'、'.join(groups)}'
                       from (select source_row, unnest(string_split(replace(coalesce(target_groups, ''), ';', '、'), '、')) g from src)
-                      where trim(g) <> '' and trim(g) not in ({', '.join(f"'{t}'" for t in TARGET_GROUPS)})""")
+                      where trim(g) <> '' and trim(g) not in ({', '.join(f"'{t}'" for t in groups)})""")
     longest = door().max_field_chars
     for col in family.columns.values():
         checks.append(f"select source_row, '{col}', '', 'longer than {longest} characters' "

@@ -6,6 +6,7 @@ import pandas as pd
 import yaml
 
 from dagster_project.lib.reference import branches, counties, targets
+from dagster_project.lib.source_contract import door, flows
 
 FORMULAS = {"count", "ratio", "per_1000", "over_base", "running", "stock", "stock_ratio"}
 WINDOW_KINDS = {"stock", "cumulative", "report_year", "calendar_year", "running"}
@@ -20,14 +21,22 @@ class RegistryError(ValueError):
 def load(path: Path) -> list[dict]:
     indicators = yaml.safe_load(path.read_text(encoding="utf-8"))["indicators"]
     codes = {i["code"] for i in indicators}
+    declared, families = flows(), set(door().families)
     for ind in indicators:
         if "alias_of" in ind:
             if ind["alias_of"] not in codes:
                 raise RegistryError(f"{ind['code']}: alias_of {ind['alias_of']} is not an indicator")
             continue
+        if ind["source"] not in families:
+            raise RegistryError(f"{ind['code']}: source {ind['source']} is not a family of "
+                                "registry/sources.yml")
         if ind["window"]["kind"] not in WINDOW_KINDS:
             raise RegistryError(f"{ind['code']}: unknown window kind {ind['window']['kind']}")
         for m in ind["measures"]:
+            undeclared = [f for f in (m["numerator"], m.get("denominator")) if f and f not in declared]
+            if undeclared:
+                raise RegistryError(f"{ind['code']} {m['measure']}: flow {undeclared[0]} is not "
+                                    "declared by a family in registry/sources.yml")
             if m["formula"] not in FORMULAS:
                 raise RegistryError(f"{ind['code']} {m['measure']}: unknown formula {m['formula']}")
             if m["formula"] in ("ratio", "per_1000", "stock_ratio") and not m.get("denominator"):
@@ -39,7 +48,8 @@ def load(path: Path) -> list[dict]:
 
 
 def tables(path: Path) -> dict[str, pd.DataFrame]:
-    """ref.* tables: indicators, indicator_measures, window_rules, targets, counties, branches."""
+    """registry.* tables: indicators, indicator_measures, window_rules, targets, counties,
+    branches, and the source contract's families and units."""
     indicators = load(path)
     by_code = {i["code"]: i for i in indicators}
     ind_rows, measure_rows, rule_rows = [], [], []
@@ -84,4 +94,23 @@ def tables(path: Path) -> dict[str, pd.DataFrame]:
         "targets": pd.DataFrame(target_rows),
         "counties": pd.DataFrame(counties()),
         "branches": pd.DataFrame(branches()),
+        **contract_tables(),
     }
+
+
+def contract_tables() -> dict[str, pd.DataFrame]:
+    """The families and owner units of registry/sources.yml, for dbt's expected
+    submissions and the withheld-figure reasons."""
+    d = door()
+    families = [{"family": f.name, "title_zh": f.title_zh, "period_grain": f.period,
+                 "months_per_period": f.months_per_period, "sender_kind": f.sender_kind,
+                 "sender_code": f.sender_code, "flow_prefix": f.flow_prefix,
+                 "raw_table": f.raw_table, "person_level": f.person_level}
+                for f in d.families.values()]
+    units = [{"unit_code": u.code, "name_zh": u.name_zh, "short_zh": u.short_zh,
+              "name_en": u.name_en, "family": family}
+             for u in d.units for family in (u.sends or (None,))]
+    flow_rows = [{"flow_code": code, "family": f.name, "definition": definition}
+                 for f in d.families.values() for code, definition in f.flows.items()]
+    return {"families": pd.DataFrame(families), "units": pd.DataFrame(units),
+            "flows": pd.DataFrame(flow_rows)}

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from openpyxl import Workbook
 
-from dagster_project.config import FAMILIES
 from dagster_project.lib.national_id import with_check_digit
 from dagster_project.lib.reference import counties
+from dagster_project.lib.source_contract import family_names
 from dagster_project.sample import plan as P
 from dagster_project.sample.allocate import N_MONTHS, year_month
 from dagster_project.sample.mess import Mess, mess_for
@@ -285,7 +285,7 @@ class Sample:
                 for m in range((year - 2017) * 12, min((year - 2016) * 12, N_MONTHS)):
                     for code, owner in P.TALLY_UNITS.items():
                         if owner == unit:
-                            w.write((f"{year - 1911}{m % 12 + 1:02d}", unit, code,
+                            w.write((f"{year - 1911}{m % 12 + 1:02d}", mess.unit(unit), code,
                                      mess.count(int(series[code][m]))))
                             self.rows["programme_tallies", partition_of(m)] += 1
                 self.keys["programme_tallies"] += w.close()
@@ -348,7 +348,7 @@ def stamp_delivery_times(out: Path, days_after: int = 20) -> None:
     from dagster_project.ingest.files import landed_files
     from dagster_project.ingest.lifecycle import identity
 
-    for family in FAMILIES:
+    for family in family_names():
         for landed in landed_files(out, family)[0]:
             period = identity(landed)[1]
             if "Q" in period:

@@ -4,6 +4,7 @@ import hashlib
 from dataclasses import dataclass
 
 from dagster_project.lib.roc_dates import to_roc
+from dagster_project.lib.source_contract import door
 
 _FULLWIDTH_DIGITS = str.maketrans("0123456789/-,", "０１２３４５６７８９／－，")
 
@@ -17,6 +18,7 @@ class Mess:
     tai: bool  # 臺 written as 台
     group_separator: str
     crlf: bool
+    unit_form: str  # how an owner unit is named: code, name_zh, short_zh or name_en
 
     def date(self, day) -> str:
         if day is None:
@@ -33,6 +35,11 @@ class Mess:
     def county(self, name: str) -> str:
         return name.replace("臺", "台") if self.tai else name
 
+    def unit(self, code: str) -> str:
+        """Any registered name of the unit: a sender may write any of them."""
+        unit = next(u for u in door().units if u.code == code)
+        return getattr(unit, self.unit_form)
+
 
 def mess_for(seed: int, file_name: str) -> Mess:
     h = hashlib.sha256(f"{seed}:{file_name}".encode()).digest()
@@ -44,4 +51,5 @@ def mess_for(seed: int, file_name: str) -> Mess:
         tai=h[4] % 2 == 0,
         group_separator="、" if h[5] % 3 else ";",
         crlf=h[6] % 4 == 0,
+        unit_form=("code", "name_zh", "short_zh", "name_en")[h[7] % 4],
     )

@@ -97,6 +97,9 @@ case(C, f"{code['南投縣']}_113Q1.xlsx", b"PK\x03\x04 this is not a workbook",
 case(C, f"{code['雲林縣']}_113Q1.xlsx",
      workbook(rows=[["113年第1季 縣市季報"], ["County", *COUNTY_HEADER[1:]], list(county_row("雲林縣").values())]),
      "no header row starting with 縣市")
+case(C, f"{code['屏東縣']}_113Q1.csv",
+     county_csv(county_row("屏東縣", **{"相對存款配合款金額": "100000"})),
+     "相對存款配合款金額 cannot exceed 相對存款參與人數 × 9,000")
 case(C, f"{code['嘉義縣']}_113Q1.csv",
      text([COUNTY_HEADER]) + ",".join(county_row("嘉義縣").values()) + ",extra\n",
      "row has 14 fields, header 13")
@@ -130,6 +133,8 @@ case(T, "tally_WDA_113.csv", text([TALLY_HEADER, ["11301", "DLR", "MICROLOAN_APP
      "unit disagrees with the file name")
 case(T, "tally_DLR_113.csv", text([TALLY_HEADER, ["11201", "DLR", "UNION_FEMALE_CADRES_TRAINED", "5"]]),
      "year disagrees with the file name")
+case(T, "tally_XYZ_113.csv", text([TALLY_HEADER, ["11301", "XYZ", "MICROLOAN_APPROVALS", "20"]]),
+     "names unit XYZ, which does not send programme_tallies")
 case(T, "tally_DLSEE_113.csv", text([TALLY_HEADER, ["11301", "DLSEE", "EQUALITY_WEB_VISITS", "3.5"]]),
      "value '3.5': not a whole number")
 

@@ -162,3 +162,28 @@ def test_header_that_breaks_the_contract_is_refused(tmp_path):
     rows, quarantined = _load(landing, tmp_path / "w.duckdb", tmp_path / "key")
     assert rows == []
     assert "missing ['開訓日期']" in quarantined[0].first_problem
+
+
+def test_a_tally_may_name_its_unit_by_any_registered_name(tmp_path):
+    """DOMAIN.md §3.5 names the unit, not a code: code, full or short Chinese name, English
+    name, full-width code — all mean WDA when the file name says WDA; another unit's name
+    is still refused."""
+    landing = tmp_path / "landing"
+    forms = ["WDA", "勞動部勞動力發展署", "勞動力發展署", "Workforce Development Agency", "ＷＤＡ",
+             "勞發署"]
+    lines = ["統計年月,單位,項目代碼,數值"] + [f"1130{m},{form},STARTUP_WORKSHOPS,{m}"
+                                      for m, form in enumerate(forms, start=1)]
+    _write(landing, "programme_tallies", "tally_WDA_113.csv", "\n".join(lines).encode("cp950"))
+    rows, quarantined = _load(landing, tmp_path / "w.duckdb", tmp_path / "key",
+                              "programme_tallies", "2024Q1")
+    assert quarantined == []
+    assert [(r[3], r[4], r[5]) for r in rows] == [("WDA", "STARTUP_WORKSHOPS", m) for m in (1, 2, 3)]
+
+    other = tmp_path / "other"
+    _write(other, "programme_tallies", "tally_WDA_113.csv",
+           "統計年月,單位,項目代碼,數值\n11301,勞動關係司,STARTUP_WORKSHOPS,1\n".encode())
+    rows, quarantined = _load(other, tmp_path / "o.duckdb", tmp_path / "key",
+                              "programme_tallies", "2024Q1")
+    assert rows == []
+    assert "單位" in quarantined[0].first_problem
+    assert "unit disagrees with the file name (WDA)" in quarantined[0].first_problem

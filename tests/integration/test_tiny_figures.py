@@ -8,11 +8,11 @@ import csv
 import duckdb
 from leak_scan import is_quarantined_original, leaks, source_ids
 
-from dagster_project.config import FAMILIES, REGISTRY_FILE
+from dagster_project.config import REGISTRY_FILE
 from dagster_project.lib.registry import load
-from dagster_project.lib.source_contract import door
+from dagster_project.lib.source_contract import door, family_names
 
-AGGREGATED = {f for f in FAMILIES if not door().is_person_level(f)}
+AGGREGATED = {f for f in family_names() if not door().is_person_level(f)}
 
 
 def _sources_by_indicator() -> dict[str, str]:
@@ -44,7 +44,7 @@ def test_every_figure_of_an_aggregated_family_is_the_published_one(tiny_refreshe
 def test_rows_per_partition_equal_what_the_generator_wrote(tiny_refreshed, tiny_sample):
     _, manifest = tiny_sample
     with duckdb.connect(str(tiny_refreshed.database), read_only=True) as con:
-        for family in FAMILIES:
+        for family in family_names():
             got = dict(con.sql(f"select partition_key, count(*) from raw.{family} "
                                "group by 1").fetchall())
             want = {k.split("/")[1]: v for k, v in manifest["rows_per_partition"].items()

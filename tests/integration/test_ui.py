@@ -2,14 +2,14 @@
 sensors through its GraphQL API (the screenshot in the README comes from the same
 script: python -m dagster_project.ui_check --screenshot docs/ui/asset_graph.png)."""
 
-from dagster_project.config import FAMILIES
+from dagster_project.lib.source_contract import family_names
 from dagster_project.ui_check import dagster_dev, inventory
 
 
 def test_dagster_dev_serves_assets_checks_schedule_and_sensors(tmp_path):
     with dagster_dev(tmp_path) as base:
         served = inventory(base)
-    assert {f"raw/{f}" for f in FAMILIES} <= set(served["assets"])
+    assert {f"raw/{f}" for f in family_names()} <= set(served["assets"])
     assert {"release", "marts/indicator_values", "marts/submission_status",
             "registry/indicators"} <= set(served["assets"])
     assert {"gx_indicator_values", "gx_submission_status", "no_quarantined_files"} <= set(served["checks"])

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import duckdb
 
-from dagster_project.config import DUCKDB_CONFIG, FAMILIES
+from dagster_project.config import DUCKDB_CONFIG
 from dagster_project.defs.partitions import quarterly
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.ingest.files import irregular_entries, landed_files
@@ -17,15 +17,7 @@ from dagster_project.ingest.load import (
     refuse_misnamed,
 )
 from dagster_project.ingest.quarantine import purge_resolved
-from dagster_project.lib.source_contract import door
-
-DESCRIPTIONS = {
-    "training_rosters": "職業訓練參訓名冊 — person-level enrolments, one file per branch per quarter.",
-    "employment_services": "公立就業服務求職紀錄 — person-level episodes, one file per branch per quarter.",
-    "labour_insurance": "勞保統計 — monthly counts per county (a quarter = three monthly files).",
-    "county_submissions": "縣市季報 — one workbook or CSV per county per quarter.",
-    "programme_tallies": "業務統計 — monthly tallies, one file per owner unit per year.",
-}
+from dagster_project.lib.source_contract import door, family_names
 
 
 def build_ingest_asset(family: str) -> dg.AssetsDefinition:
@@ -35,7 +27,7 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
         group_name="ingest",
         partitions_def=quarterly,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        description=DESCRIPTIONS[family],
+        description=f"{door().family(family).title_zh} — {door().family(family).description}",
         kinds={"duckdb", "python"},
         # Warehouse writers share one pool (limit 1 in deploy/dagster.yaml) and the lock.
         pool="warehouse",
@@ -91,4 +83,4 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
     return _ingest
 
 
-ingest_assets = [build_ingest_asset(f) for f in FAMILIES]
+ingest_assets = [build_ingest_asset(f) for f in family_names()]

@@ -12,11 +12,12 @@ import json
 import dagster as dg
 import duckdb
 
-from dagster_project.config import FAMILIES, Settings
+from dagster_project.config import Settings
 from dagster_project.defs.operations.jobs import DOWNSTREAM_KEYS, refresh_job
 from dagster_project.defs.partitions import quarterly
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.ingest.files import digest_of, irregular_entries, landed_files
+from dagster_project.lib.source_contract import family_names
 
 
 class WarehouseBusy(RuntimeError):
@@ -43,7 +44,7 @@ def scan(s: Settings, cursor: dict) -> tuple[dict[str, set[str]], dict]:
     """({quarter: families with new content}, new cursor)."""
     received = _received(s) if not cursor else set()
     current, changed = {}, {}
-    for family in FAMILIES:
+    for family in family_names():
         good, misnamed = landed_files(s.sources_dir, family)
         # Misnamed files and entries that are not regular files are refused by any ingest
         # run: ask for one (the newest quarter) so they get their verdict.

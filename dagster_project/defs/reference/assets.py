@@ -8,12 +8,13 @@ from dagster_project.defs.resources import WarehouseResource
 from dagster_project.lib.registry import tables
 
 REGISTRY_TABLES = ("indicators", "indicator_measures", "window_rules", "targets", "counties",
-                   "branches")
+                   "branches", "families", "units", "flows")
 
 
 @dg.multi_asset(
     specs=[dg.AssetSpec(["registry", t], group_name="reference", kinds={"duckdb", "yaml"},
-                        description=f"registry.{t} from registry/indicators.yml and reference CSVs")
+                        description=f"registry.{t} from registry/ (indicators.yml, sources.yml) "
+                                    "and the reference CSVs")
            for t in REGISTRY_TABLES],
 )
 def reference_data(context: dg.AssetExecutionContext, warehouse: WarehouseResource):

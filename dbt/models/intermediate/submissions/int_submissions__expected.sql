@@ -1,5 +1,6 @@
 -- Every submission the warehouse expects: per family, each period from its first to its
--- last received period × each sender (22 counties, 5 branches, BLI, the tally owner units).
+-- last received period × each sender the contract names for it (registry.families: every
+-- county, every branch, or owner units of registry.units).
 with
 
 landed_files as (
@@ -15,13 +16,11 @@ branches as (
 ),
 
 families as (
-    select * from (values
-        ('county_submissions', 3),
-        ('training_rosters', 3),
-        ('employment_services', 3),
-        ('labour_insurance', 1),
-        ('programme_tallies', 12)
-    ) as t (family, months_per_period)
+    select * from {{ source('registry', 'families') }}
+),
+
+units as (
+    select * from {{ source('registry', 'units') }}
 ),
 
 received as (
@@ -63,18 +62,23 @@ periods as (
 ),
 
 senders as (
-    select 'county_submissions' as family, county_code as submitter, name_zh as submitter_name,
-    from counties
+    select families.family, counties.county_code as submitter, counties.name_zh as submitter_name,
+    from families
+    cross join counties
+    where families.sender_kind = 'county'
     union all
-    select person_level.family, branches.branch_code, branches.name_zh,
-    from branches
-    cross join (values ('training_rosters'), ('employment_services')) as person_level (family)
+    select families.family, branches.branch_code, branches.name_zh,
+    from families
+    cross join branches
+    where families.sender_kind = 'branch'
     union all
-    select 'labour_insurance', 'BLI', '勞動部勞工保險局'
-    union all
-    -- Owner units that have sent a good file (a refused file may name a unit wrongly).
-    select distinct family, submitter, submitter from received
-    where family = 'programme_tallies' and state in ('loaded', 'superseded')
+    -- A family with one fixed sender (BLI), or every unit registered as sending it.
+    select families.family, units.unit_code, units.name_zh,
+    from families
+    inner join units
+        on units.unit_code = families.sender_code
+        or (families.sender_code is null and units.family = families.family)
+    where families.sender_kind = 'unit'
 ),
 
 final as (

@@ -22,24 +22,23 @@ submission_status as (
     select * from {{ ref('submission_status') }}
 ),
 
+families as (
+    select * from {{ source('registry', 'families') }}
+),
+
 -- Submissions a figure cannot do without: missing, quarantined, or sent with "no data"
--- placeholders. Flow codes start with their source (tr., pes., li., tally., cs.).
+-- placeholders. Flow codes start with their family's flow prefix (registry.families).
 gaps as (
     select
-        case family
-            when 'training_rosters' then 'tr'
-            when 'employment_services' then 'pes'
-            when 'labour_insurance' then 'li'
-            when 'programme_tallies' then 'tally'
-            when 'county_submissions' then 'cs'
-        end as flow_source,
+        families.flow_prefix as flow_source,
         period_start,
         period_end,
         family || ' ' || period || ' ' || coalesce(submitter_name, submitter, '?') || ': '
             || case when status = 'submitted' then 'no data for ' || no_data_columns else status end
             as gap,
     from submission_status
-    where period_start is not null
+    inner join families using (family)
+    where is_expected and period_start is not null
         and (status in ('missing', 'quarantined') or no_data_columns is not null)
 ),
 

@@ -84,10 +84,12 @@ zero_reports as (
     from county_submissions
 ),
 
+-- Only the contract's grid can make a figure incomplete: a file from a sender the registry
+-- does not know (tally_XYZ_113.csv, 99999_113Q1.csv) is shown, never waited for.
 all_expected as (
-    select * from expected
+    select *, true as is_expected, from expected
     union all
-    select * from unexpected
+    select *, false as is_expected, from unexpected
 ),
 
 final as (
@@ -98,6 +100,7 @@ final as (
         e.period_end,
         e.submitter,
         e.submitter_name,
+        e.is_expected,
         case
             when c.file_name is not null then 'submitted'
             when h.quarantined_files > 0 then 'quarantined'
