@@ -25,7 +25,7 @@ import duckdb
 from dagster_project.config import Settings, settings
 from dagster_project.defs.partitions import quarterly
 from dagster_project.defs.resources import WarehouseResource
-from dagster_project.ingest.files import digest_of, irregular_entries, landed_files
+from dagster_project.ingest.files import digest_of, irregular_entries, landed_files, strays
 from dagster_project.lib.redact import safe_text
 from dagster_project.lib.source_contract import family_names
 from dagster_project.warehouse_lock import RefreshBusy, refresh_lock
@@ -62,7 +62,7 @@ def changed_quarters(s: Settings) -> list[str]:
         for f in good:
             if (family, f.name, digest_of(f.path)[0]) not in received:
                 changed.update(f.partitions)
-        if misnamed or irregular_entries(s.sources_dir, family):
+        if misnamed or irregular_entries(s.sources_dir, family) or strays(s.sources_dir, family):
             has_misnamed = True
     if has_misnamed and not changed:  # any ingest run refuses them; make sure one comes
         changed.add(quarterly.get_last_partition_key())

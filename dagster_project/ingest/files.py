@@ -6,6 +6,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from dagster_project.lib.quarters import quarter_keys
 from dagster_project.lib.roc_dates import ROC_OFFSET
 from dagster_project.lib.source_contract import door
 
@@ -53,14 +54,52 @@ def _entries(folder: Path) -> list[tuple[Path, os.stat_result]]:
 
 
 def landed_files(sources_dir: Path, family: str) -> tuple[list[LandedFile], list[Path]]:
-    """(recognised files, files whose names break the contract) of one family: regular
-    files directly in the family's folder only (see `irregular_entries` for the rest)."""
+    """(files to load, files set aside) of one family: regular files directly in the
+    family's folder only (see `irregular_entries` for the rest). A file is set aside when
+    its name breaks the contract or names a period the warehouse does not cover; every one
+    gets its reason from `set_aside_reason` — none is skipped silently."""
     good, unknown = [], []
+    covered = set(quarter_keys())
     for path, st in _entries(sources_dir / family):
         if stat.S_ISREG(st.st_mode):
             landed = classify(family, path)
-            (good.append(landed) if landed else unknown.append(path))
+            if landed and covered.intersection(landed.partitions):
+                good.append(landed)
+            else:
+                unknown.append(path)
     return good, unknown
+
+
+def strays(sources_dir: Path, family: str) -> list[Path]:
+    """Regular files in the landing area's top folder named like a file of this family:
+    dropped one folder too high, set aside with that reason (never read)."""
+    pattern = door().family(family).pattern
+    return [p for p, st in _entries(sources_dir) if stat.S_ISREG(st.st_mode) and pattern.match(p.name)]
+
+
+def set_aside_reason(family: str, path: Path) -> str:
+    """Why a regular file in a family's folder is not loaded, in words its sender can act on."""
+    name, contract = path.name, door().family(family)
+    if path.parent.name != family:
+        return (f"a {family} file in the top folder of the landing area: move it to the "
+                f"{family} folder")
+    if name.startswith("~$"):
+        return ("an Excel lock file (the workbook was open in Excel when the folder was "
+                "copied): nothing to load; close Excel, then copy the workbook itself")
+    if name.lower().endswith(".xls"):
+        return (f"an old Excel .xls workbook: open it in Excel and save it as .xlsx (Excel "
+                f"Workbook) under the same name (e.g. {contract.example})")
+    landed = classify(family, path)
+    if landed is not None:
+        covered = quarter_keys()
+        when = "after the current quarter" if landed.partitions[0] > covered[-1] else \
+            f"before the first quarter the warehouse covers ({covered[0]})"
+        return (f"the file name's period ({landed.partitions[0]}) is {when}: check the ROC "
+                f"year in the name (113 = 2024)")
+    for other in door().families.values():
+        if other.name != family and other.pattern.match(name):
+            return f"a {other.name} file in the {family} folder: move it to the {other.name} folder"
+    return f"file name does not follow the {family} contract (e.g. {contract.example})"
 
 
 def irregular_entries(sources_dir: Path, family: str) -> list[tuple[Path, str]]:

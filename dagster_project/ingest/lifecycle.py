@@ -100,8 +100,10 @@ def restore_quarantine_records(con: duckdb.DuckDBPyConnection, quarantine_dir: P
     restored = 0
     for report in sorted(quarantine_dir.glob("*/*.report.json")) if quarantine_dir.exists() else []:
         record = json.loads(report.read_text(encoding="utf-8"))["record"]
+        # An entry moved aside unread (a link, a pipe) has no digest: NULL matches NULL here.
         known = con.execute("""select count(*) from raw.landed_files where family = ? and
-                               file_name = ? and file_sha256 = ? and run_id = ?""",
+                               file_name = ? and file_sha256 is not distinct from ?
+                               and run_id = ?""",
                             [record["family"], record["file_name"], record["file_sha256"],
                              record["run_id"]]).fetchone()[0]
         if not known:

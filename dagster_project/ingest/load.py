@@ -18,6 +18,7 @@ from dagster_project.ingest.files import (
     digest_of,
     files_for_partition,
     read_landed,
+    set_aside_reason,
     sha256_of,
 )
 from dagster_project.ingest.problems import FileRejected, whole_file
@@ -127,10 +128,11 @@ def refuse(con, family: str, path: Path, rejected: FileRejected, landed: LandedF
 
 def refuse_misnamed(con, family: str, paths: list[Path], quarantine_dir: Path,
                     run_id: str) -> list[Quarantined]:
-    example = door().family(family).example
-    return [refuse(con, family, path, whole_file(
-                path.name, f"file name does not follow the {family} contract (e.g. {example})",
-                "file name", path.name), None, quarantine_dir, run_id) for path in paths]
+    """Files set aside by their name (a broken name, a period the warehouse does not cover,
+    a lock file, an .xls, another family's file): quarantined with the reason."""
+    return [refuse(con, family, path, whole_file(path.name, set_aside_reason(family, path),
+                                                 "file name", path.name),
+                   None, quarantine_dir, run_id) for path in paths]
 
 
 def refuse_irregular(con, family: str, entries: list[tuple[Path, str]], quarantine_dir: Path,

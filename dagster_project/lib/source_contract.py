@@ -104,6 +104,7 @@ class Door:
     max_xlsx_inflated_bytes: int
     max_value_chars: int
     retention_days: int
+    first_year: int
     families: dict[str, Family]
     units: tuple[Unit, ...]
     target_groups: tuple[str, ...]
@@ -203,6 +204,7 @@ def door() -> Door:
                 max_xlsx_inflated_bytes=int(limits["max_xlsx_inflated_bytes"]),
                 max_value_chars=int(raw["messages"]["max_value_chars"]),
                 retention_days=int(raw["quarantine"]["retention_days"]),
+                first_year=int(raw["coverage"]["first_year"]),
                 families=families, units=units, target_groups=tuple(raw["target_groups"]))
 
 

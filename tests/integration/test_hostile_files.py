@@ -1,5 +1,6 @@
 """Any single hostile file — a 5 MB field, a zip bomb, a link to /etc/passwd, a named pipe,
-a folder — is quarantined unread or refused before parsing; `tsdg refresh` exits 0 with a
+a folder — and whatever else a sender drops (an Excel lock file, an .xls, a period outside
+the warehouse, another family's file, a file one folder too high) is quarantined unread or refused before parsing; `tsdg refresh` exits 0 with a
 new release whose every figure equals the previous one (each entry only resubmits what is
 already loaded), and nothing of a link's target reaches a report or the release."""
 
@@ -57,6 +58,17 @@ def hostile(tiny_refreshed, tmp_path_factory):
     (county / "2024").mkdir()
     (county / "2024" / "64000_113Q3.csv").write_text("縣市\n")
     entries["2024"] = "folder"
+    # what senders really drop beside their files: each gets a verdict, none is skipped
+    odd = {"~$65000_113Q1.xlsx": (b"lock", "Excel lock file"),
+           "65000_113Q1.xls": (b"\xd0\xcf\x11\xe0", "save it as .xlsx"),
+           "63000_130Q1.csv": ("縣市\n".encode(), "(2041Q1) is after the current quarter"),
+           "63000_100Q1.csv": ("縣市\n".encode(), "(2011Q1) is before the first quarter"),
+           "roster_113Q2_T.csv": ("分署代碼\n".encode(), "move it to the training_rosters folder")}
+    for name, (data, rule) in odd.items():
+        (county / name).write_bytes(data)
+        entries[name] = rule
+    (s.sources_dir / "64000_113Q3.csv").write_bytes("縣市\n".encode())
+    entries["64000_113Q3.csv"] = "top folder of the landing area: move it to the county_submissions"
     # the set-aside originals go back: a re-landing of loaded content changes nothing
     for kept in county.glob("*.kept"):
         kept.rename(kept.with_suffix(""))
@@ -78,6 +90,22 @@ def test_refresh_publishes_with_only_the_hostile_entries_quarantined(hostile):
     for name, rule in entries.items():
         assert rule in refused[name], (name, refused[name])
         assert not (s.sources_dir / "county_submissions" / name).is_symlink()
+
+
+def test_every_entry_has_exactly_one_visible_verdict(hostile):
+    """No silent skips: each odd entry is one quarantined row of raw.landed_files, one
+    line of the run's output, and gone from where it was dropped."""
+    s, entries, _, _, output = hostile
+    with duckdb.connect(str(s.working_database), read_only=True) as con:
+        rows = con.sql("""select file_name, count(*), any_value(period) from raw.landed_files
+                          where state = 'quarantined' group by 1""").fetchall()
+    verdicts = {name: (n, period) for name, n, period in rows}
+    for name in entries:
+        assert verdicts[name][0] == 1, name
+        assert output.count(f"QUARANTINED {name}: ") == 1, name
+    for name in ("63000_130Q1.csv", "63000_100Q1.csv"):
+        assert verdicts[name][1] is None  # a period outside the warehouse is never expected
+    assert not (s.sources_dir / "64000_113Q3.csv").exists()
 
 
 def test_every_figure_equals_the_previous_release(hostile):

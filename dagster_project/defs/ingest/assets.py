@@ -8,7 +8,7 @@ import duckdb
 from dagster_project.config import DUCKDB_CONFIG
 from dagster_project.defs.partitions import quarterly
 from dagster_project.defs.resources import WarehouseResource
-from dagster_project.ingest.files import irregular_entries, landed_files
+from dagster_project.ingest.files import irregular_entries, landed_files, strays
 from dagster_project.ingest.lifecycle import restore_quarantine_records
 from dagster_project.ingest.load import (
     ensure_raw_tables,
@@ -45,6 +45,7 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
             ensure_raw_tables(con)
             restore_quarantine_records(con, s.quarantine_dir)
             _, misnamed = landed_files(s.sources_dir, family)
+            misnamed += strays(s.sources_dir, family)
             quarantined += refuse_irregular(con, family, irregular_entries(s.sources_dir, family),
                                             s.quarantine_dir, context.run.run_id)
             quarantined += refuse_misnamed(con, family, misnamed, s.quarantine_dir, context.run.run_id)
