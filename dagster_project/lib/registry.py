@@ -94,8 +94,20 @@ def tables(path: Path) -> dict[str, pd.DataFrame]:
         "targets": pd.DataFrame(target_rows),
         "counties": pd.DataFrame(counties()),
         "branches": pd.DataFrame(branches()),
+        "parameters": parameters(path),
         **contract_tables(),
     }
+
+
+def parameters(path: Path) -> pd.DataFrame:
+    """Numbers the counting rules and the contract use, one row each (name, value)."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")).get("parameters", {})
+    rows = [{"name": name, "value": int(p["value"]), "description": p["description"],
+             "home": "registry/indicators.yml"} for name, p in raw.items()]
+    rows.append({"name": "submission_deadline_days", "value": door().deadline_days,
+                 "description": "days after a period's end a submission is due",
+                 "home": "registry/sources.yml"})
+    return pd.DataFrame(rows)
 
 
 def contract_tables() -> dict[str, pd.DataFrame]:

@@ -105,6 +105,7 @@ class Door:
     max_value_chars: int
     retention_days: int
     first_year: int
+    deadline_days: int
     families: dict[str, Family]
     units: tuple[Unit, ...]
     target_groups: tuple[str, ...]
@@ -205,6 +206,7 @@ def door() -> Door:
                 max_value_chars=int(raw["messages"]["max_value_chars"]),
                 retention_days=int(raw["quarantine"]["retention_days"]),
                 first_year=int(raw["coverage"]["first_year"]),
+                deadline_days=int(raw["submissions"]["deadline_days"]),
                 families=families, units=units, target_groups=tuple(raw["target_groups"]))
 
 

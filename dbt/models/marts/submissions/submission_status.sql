@@ -106,10 +106,10 @@ final as (
             when h.quarantined_files > 0 then 'quarantined'
             else 'missing'
         end as status,
-        e.period_end + {{ env_var('TSDG_SUBMISSION_DEADLINE_DAYS', '45') }} as deadline,
+        e.period_end + {{ registry_parameter('submission_deadline_days') }} as deadline,
         case
-            when c.file_name is not null then cast(c.received_at as date) > e.period_end + {{ env_var('TSDG_SUBMISSION_DEADLINE_DAYS', '45') }}
-            else current_date > e.period_end + {{ env_var('TSDG_SUBMISSION_DEADLINE_DAYS', '45') }}
+            when c.file_name is not null then cast(c.received_at as date) > e.period_end + {{ registry_parameter('submission_deadline_days') }}
+            else current_date > e.period_end + {{ registry_parameter('submission_deadline_days') }}
         end as is_late,
         z.reported_zero,
         n.no_data_columns,
