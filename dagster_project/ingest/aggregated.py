@@ -7,6 +7,7 @@ import zipfile
 
 import pandas as pd
 from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
 
 from dagster_project.ingest.files import BadFile, LandedFile, decode
 from dagster_project.ingest.problems import FileRejected, Problem, whole_file
@@ -38,11 +39,16 @@ ADDED_COLUMNS = (("raw.labour_insurance", "value_note", "varchar"),
 class RowReader:
     """Collects every problem of a file instead of stopping at the first."""
 
-    def __init__(self, landed: LandedFile, sheet: str | None = None):
+    def __init__(self, landed: LandedFile, sheet: str | None = None,
+                 letters: dict[str, str] | None = None):
         self.landed, self.sheet, self.problems = landed, sheet, []
+        self.letters = letters or {}  # header → the workbook's column letter
 
     def fail(self, row, column, value, rule):
-        self.problems.append(Problem(self.landed.name, row, column, str(value), rule, self.sheet))
+        letter = self.letters.get(column)
+        cell = f"{letter}{row}" if letter and row is not None else None
+        self.problems.append(Problem(self.landed.name, row, column, str(value), rule, self.sheet,
+                                     cell=cell))
 
     def parse(self, fn, row, column, value):
         """fn(value), or None with a problem whose rule is the parser's own words."""
@@ -224,7 +230,8 @@ def _check_counties(r: RowReader, rows: list[dict], totals: list) -> None:
 
 
 def _xlsx_rows(landed: LandedFile, data: bytes, sheet: str,
-               columns: dict[str, str]) -> list[tuple[int, dict]]:
+               columns: dict[str, str]) -> tuple[list[tuple[int, dict]], dict[str, str]]:
+    """(rows, header → column letter) of the form's sheet."""
     _check_inflated_size(landed, data)
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
@@ -256,7 +263,8 @@ def _xlsx_rows(landed: LandedFile, data: bytes, sheet: str,
             while header and header[-1] == "":
                 header.pop()
             body = [(n, v[: len(header)]) for n, v in cells[body_from:]]
-            return _rows_under(landed, header, body, columns, number, sheet)
+            letters = {h: get_column_letter(i) for i, h in enumerate(header, start=1) if h}
+            return _rows_under(landed, header, body, columns, number, sheet), letters
     raise FileRejected(landed.name, [Problem(landed.name, None, first, "",
                                              f"no header row starting with {first} in sheet {sheet}",
                                              sheet)])
@@ -284,9 +292,9 @@ def read_county_submission(landed: LandedFile, data: bytes, sha: str,
     columns, header_of = contract.by_header, contract.header_of
     is_xlsx = landed.fields["ext"] == "xlsx"
     sheet = contract.sheet if is_xlsx else None
-    rows = (_xlsx_rows(landed, data, contract.sheet, columns) if is_xlsx
-            else _csv_rows(landed, data, columns))
-    r = RowReader(landed, sheet)
+    rows, letters = (_xlsx_rows(landed, data, contract.sheet, columns) if is_xlsx
+                     else (_csv_rows(landed, data, columns), {}))
+    r = RowReader(landed, sheet, letters)
     if len(rows) != 1:
         r.fail(rows[1][0], "(row)", "", "a county submission has exactly one data row")
     county_col, = contract.of_type("county")

@@ -23,6 +23,7 @@ class Problem:
     rule: str
     sheet: str | None = None  # the worksheet, for workbooks
     quoted: bool = True  # False: the value is personal and never shown
+    cell: str | None = None  # a workbook's cell reference (D3), for the sender
 
     def __post_init__(self):
         limit = door().max_value_chars
@@ -33,6 +34,8 @@ class Problem:
         object.__setattr__(self, "rule", safe_text(self.rule, 400))
         if self.sheet is not None:
             object.__setattr__(self, "sheet", safe_text(self.sheet, limit))
+        if self.cell is not None:
+            object.__setattr__(self, "cell", safe_text(self.cell, 12))
 
     def where(self) -> str:
         where = f"sheet {self.sheet}, " if self.sheet else ""

@@ -3,55 +3,69 @@
 import json
 import os
 import shutil
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from dagster_project.ingest.problems import FileRejected, Problem
 from dagster_project.lib.redact import redact_ids
-
-# Rule text → what the sender should do; first match wins.
-ADVICE = (
-    ("checksum", "Check the ID number against the card; a typo breaks its check digit."),
-    ("neither UTF-8 nor Big5", "Save the file as UTF-8 or Big5 (CP950) text."),
-    ("empty", "Send the file again with its header and data rows."),
-    ("no data rows", "The file has a header but no data; send it again with its rows."),
-    ("column missing", "Use the header row of the contract exactly (README, 'When a file is refused')."),
-    ("header must be", "Use the header row of the contract exactly (README, 'When a file is refused')."),
-    ("too large", "Check that this is the right file; split a very large file by quarter."),
-    ("unreadable", "Open the file in Excel or a text editor, save it again and resend it."),
-    ("longer than", "Shorten the value: no cell holds that much text."),
-    ("not a regular file", "Place the file itself (not a link or folder) in the family's folder."),
-    ("Excel lock file", "Nothing to resend for this entry: make sure the workbook itself is in the folder."),
-    (".xls workbook", "Save the workbook as .xlsx (Excel Workbook) and put it in the folder instead."),
-    ("file name's period", "Rename the file with the right ROC year and quarter (e.g. 113Q1 for 2024Q1)."),
-    ("folder: move it", "Move the file to the folder the rule names; it is not read from this one."),
-    ("does not send", "Use the code of the owner unit that sends these tallies in the file name (e.g. WDA)."),
-    ("file name", "Rename the file to the pattern of its family (the example in the rule)."),
-    ("disagrees with the file name", "Correct the value or rename the file so both name the same period / county / branch."),
-    ("totals row", "Correct the totals row or the county rows so they add up (or leave the totals row out)."),
-    ("cannot be negative", "A count is zero or more; correct the value (use - for 'no data')."),
-    ("cannot exceed", "Check both values of the row: the first is part of the second, so it cannot be larger."),
-    ("whole number", "Write a whole number (thousands separators are fine); use - for 'no data'."),
-    ("required", "Fill the value in; use - where there is genuinely no data."),
-    ("date", "Write a real date, e.g. 113/03/05, 1130305, 民國113年3月5日 or 2024-03-05."),
-    ("county", "Use a county name from counties.csv (台/臺 both fine)."),
-    ("must be one of", "Use one of the listed values."),
-    ("once per", "Each county and measure appears once; remove the duplicate row."),
-    ("no row for", "Every county needs a row for every measure in the file."),
-    ("sheet", "Put the data on a sheet named 填報表."),
-    ("XLSX", "Save the workbook again as .xlsx from Excel or LibreOffice."),
-    ("CSV", "Check the quoting and the number of commas on the named row."),
-    ("fields", "Check the quoting and the number of commas on the named row."),
-)
-
-
-def advice(rule: str) -> str:
-    return next((fix for key, fix in ADVICE if key in rule), "Correct the value and send the file again.")
+from dagster_project.lib.rules import texts
+from dagster_project.lib.source_contract import door
 
 
 def _problem_dict(p: Problem) -> dict:
-    return {"file": p.file, "sheet": p.sheet, "row": p.row, "column": p.column, "value": p.value,
-            "rule": p.rule, "fix": advice(p.rule)}
+    said = texts(p.rule)
+    return {"file": p.file, "sheet": p.sheet, "cell": p.cell, "row": p.row, "column": p.column,
+            "value": p.value, "rule": p.rule, "rule_id": said["rule_id"], "rule_zh": said["zh"],
+            "rule_en": said["en"], "fix_zh": said["fix_zh"], "fix": said["fix_en"]}
+
+
+def _where_zh(p: Problem) -> str:
+    parts = [f"工作表「{p.sheet}」"] if p.sheet else []
+    if p.cell:
+        parts.append(f"儲存格 {p.cell}")
+    if p.row is not None:
+        parts.append(f"第 {p.row} 列")
+    parts.append(f"欄「{p.column}」")
+    return "，".join(parts)
+
+
+def due_date(period: str | None, deadline_days: int) -> date | None:
+    """A submission period's due date: its last day + the registry's deadline days."""
+    if not period:
+        return None
+    if "Q" in period:
+        year, quarter = period.split("Q")
+        end = date(int(year), int(quarter) * 3, 1) + timedelta(days=31)
+    elif "-" in period:
+        year, month = period.split("-")
+        end = date(int(year), int(month), 1) + timedelta(days=31)
+    else:
+        end = date(int(period) + 1, 1, 1)
+    return end.replace(day=1) - timedelta(days=1) + timedelta(days=deadline_days)
+
+
+def clerk_report(name: str, family: str, rejected: FileRejected, period: str | None,
+                 problems: list[dict]) -> str:
+    """What the sender reads: zh-Hant first, English beside; where (sheet, cell, row,
+    column), the rule and its fix; the due date and how to resend. No server paths, no
+    run ids: the sender never sees the warehouse's side."""
+    due = due_date(period, door().deadline_days)
+    due_zh = f"（本期截止日：{due.isoformat()}）" if due else ""
+    due_en = f" (due {due.isoformat()})" if due else ""
+    lines = [f"檔案 {name} 未載入：共 {rejected.total} 個問題，檔案中的資料均未進入資料倉儲。",
+             f"{name} was not loaded: {rejected.total} problem(s); nothing from it is in the warehouse.",
+             f"請更正後以相同檔名放回「{family}」資料夾重新送出{due_zh}。",
+             f"Correct it and put it back in the {family} folder under the same name{due_en}.", ""]
+    for i, (problem, d) in enumerate(zip(rejected.problems, problems), start=1):
+        value = f"（值「{problem.value}」）" if problem.quoted and problem.value else ""
+        lines += [f"{i}. {_where_zh(problem)}{value}：{d['rule_zh']}",
+                  f"   處理方式：{d['fix_zh']}",
+                  f"   - {problem.detail()}",
+                  f"   fix: {d['fix']}"]
+    if rejected.total > len(problems):
+        lines.append(f"… 另有 {rejected.total - len(problems)} 個同類問題 "
+                     f"(and {rejected.total - len(problems)} more of the same kinds).")
+    return "\n".join(lines) + "\n"
 
 
 def _private_folder(folder: Path) -> None:
@@ -98,14 +112,8 @@ def quarantine(path: Path, rejected: FileRejected, quarantine_dir: Path, run_id:
         "removed_from_landing": moved, "problems_total": rejected.total,
         "problems": problems, "record": record,
     }, ensure_ascii=False, indent=1)), encoding="utf-8")
-    lines = [f"{path.name} was not loaded ({rejected.total} problem(s)); nothing from it is in the warehouse.",
-             f"It was moved to {target}." if moved else "It was left where it landed.",
-             "Fix the file and drop it into the landing area again.", ""]
-    for problem in rejected.problems:
-        lines += [f"- {problem.detail()}", f"  fix: {advice(problem.rule)}"]
-    if rejected.total > len(problems):
-        lines.append(f"… and {rejected.total - len(problems)} more of the same kinds.")
-    report.with_suffix(".txt").write_text(redact_ids("\n".join(lines) + "\n"), encoding="utf-8")
+    text = clerk_report(path.name, record["family"], rejected, record.get("period"), problems)
+    report.with_suffix(".txt").write_text(redact_ids(text), encoding="utf-8")
     return report, record
 
 

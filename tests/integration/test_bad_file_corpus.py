@@ -51,6 +51,10 @@ def test_each_bad_file_is_refused_with_its_message(case, tmp_path):
     report = json.loads(refused[0].report.read_text(encoding="utf-8"))
     assert report["file"] == case["file"] and report["problems"]
     assert {"file", "sheet", "row", "column", "value", "rule", "fix"} <= set(report["problems"][0])
+    # every problem is a rule of registry/rules.yml, not the catch-all, told in both languages
+    for problem in report["problems"]:
+        assert problem["rule_id"] != "other", problem["rule"]
+        assert problem["rule_zh"] and problem["fix_zh"] and problem["rule_en"] and problem["fix"]
     assert case["expected_message"] in refused[0].report.with_suffix(".txt").read_text(encoding="utf-8")
 
 

@@ -187,3 +187,30 @@ def test_a_tally_may_name_its_unit_by_any_registered_name(tmp_path):
     assert rows == []
     assert "單位" in quarantined[0].first_problem
     assert "unit disagrees with the file name (WDA)" in quarantined[0].first_problem
+
+
+def test_a_refused_workbook_gets_a_report_a_clerk_can_act_on(tmp_path):
+    """zh-Hant first, English beside: sheet, Excel cell, the rule and its fix from
+    registry/rules.yml, the due date; no server path or run id."""
+    landing = tmp_path / "landing"
+    path = landing / "county_submissions" / "10014_113Q2.xlsx"
+    path.parent.mkdir(parents=True)
+    values = ["台東縣", "113", "2", "120", "80", "30", "十二", "25", "10", "30000", "12", "13",
+              "113/07/15"]
+    wb, _ = _county_workbook(path, [["臺東縣 113年第2季"], COUNTY_HEADER, values])
+    wb.save(path)
+    rows, quarantined = _load(landing, tmp_path / "w.duckdb", tmp_path / "key",
+                              "county_submissions", "2024Q2")
+    assert rows == []
+    report = json.loads(quarantined[0].report.read_text(encoding="utf-8"))
+    by_column = {p["column"]: p for p in report["problems"]}
+    assert by_column["推介就業人數"]["cell"] == "G3"  # header on row 2, 推介就業人數 7th
+    assert by_column["推介就業人數"]["rule_id"] == "whole_number"
+    assert by_column["社工進用人數"]["cell"] == "L3" and by_column["社工進用人數"]["rule_id"] == "within_row"
+    text = quarantined[0].report.with_suffix(".txt").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert lines[0].startswith("檔案 10014_113Q2.xlsx 未載入：共 2 個問題")
+    assert "本期截止日：2024-08-14" in text  # 2024Q2 ends 06-30, + 45 days
+    assert "工作表「填報表」，儲存格 G3，第 3 列，欄「推介就業人數」（值「十二」）：不是整數。" in text
+    assert "處理方式：請填整數" in text and "fix: Write a whole number" in text
+    assert str(tmp_path) not in text and "run-1" not in text
