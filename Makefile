@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup demo test check lint dev sample refresh clean
+.PHONY: setup system-deps demo test check lint dev sample refresh clean
 
 $(BIN)/tsdg: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,6 +20,21 @@ dbt/target/manifest.json: $(BIN)/tsdg $(DBT_FILES)
 
 setup: $(BIN)/tsdg dbt/target/manifest.json
 
+# Readers the tests use to check printable outputs: headless Chromium (renders HTML, prints
+# PDF), Noto CJK fonts (Chinese in print) and poppler (pdfinfo/pdftoppm read the PDF back).
+# Installed from Debian's packages when missing (needs root, as on CI).
+SYSTEM_TOOLS := chromium pdfinfo
+system-deps:
+	@missing=0; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
+	fc-list 2>/dev/null | grep -q "Noto Sans CJK" || missing=1; \
+	if [ $$missing = 1 ]; then \
+	  echo "installing chromium, fonts-noto-cjk, poppler-utils (apt-get)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	    chromium fonts-noto-cjk poppler-utils >/dev/null || \
+	  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    --no-install-recommends chromium fonts-noto-cjk poppler-utils >/dev/null; }; \
+	fi
+
 demo: setup
 	$(BIN)/tsdg sample --out sources/landing
 	$(BIN)/tsdg refresh
@@ -28,13 +43,13 @@ demo: setup
 
 # Every tier: the default one (tiny warehouse), `fault` (kill -9 at many points of a
 # refresh) and `e2e` (the scale-1 proof).
-test: setup
+test: setup system-deps
 	$(BIN)/ruff check dagster_project tests
 	$(BIN)/pytest --durations=15
 
 # The default tier only: unit, file reading, corpus, fuzzing, privacy and every scenario
 # on the tiny calibrated warehouse.
-check: setup
+check: setup system-deps
 	$(BIN)/ruff check dagster_project tests
 	$(BIN)/pytest -m "not e2e and not fault" --durations=10
 

@@ -1,4 +1,4 @@
-"""`tsdg`: sample, refresh, query (DOMAIN.md §7)."""
+"""`tsdg`: sample, refresh, query (DOMAIN.md §7); figures as of a vintage; senders' letters."""
 
 import argparse
 import csv
@@ -102,6 +102,33 @@ def cmd_figures(args) -> int:
     return 0
 
 
+def cmd_senders(args) -> int:
+    from dagster_project.config import settings
+    from dagster_project.publish.release import RELEASE_DB, latest_release
+    from dagster_project.publish.senders import quarter_bounds, write_letters
+
+    s = settings(None, args.warehouse)
+    release = latest_release(s.releases_dir)
+    if release is None:
+        print(f"no release under {s.releases_dir}: run `tsdg refresh` first", file=sys.stderr)
+        return 2
+    try:
+        quarter_bounds(args.quarter)
+    except ValueError:
+        print(f"senders: --quarter must look like 2025Q3, not {args.quarter!r}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else s.warehouse_dir / "letters" / args.quarter.upper()
+    written = write_letters(release / RELEASE_DB, release.name, args.quarter.upper(), out, args.sender)
+    if not written:
+        print(f"senders: no expected submission of {args.quarter} "
+              f"{'from ' + args.sender if args.sender else ''} in release {release.name}",
+              file=sys.stderr)
+        return 1
+    _progress(f"{len(written) // 2} status letter(s) for {args.quarter.upper()} in {out} "
+              f"(print letters.html: one page per sender)")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="tsdg", description="T-SDG labour indicator warehouse")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -128,6 +155,13 @@ def main(argv=None) -> int:
                    help="an ISO time: use each submission's newest vintage loaded by then")
     p.add_argument("--out", required=True, help="folder for indicators.csv and vintages.json")
     p.set_defaults(fn=cmd_figures)
+    p = sub.add_parser("senders", help="status letters: what each sender sent for a quarter, "
+                                        "what was refused and why, what is missing")
+    p.add_argument("--quarter", required=True, metavar="2025Q3")
+    p.add_argument("--sender", help="one sender: a county code, branch code or unit code")
+    p.add_argument("--warehouse")
+    p.add_argument("--out", help="folder for the letters (default <warehouse>/letters/<quarter>)")
+    p.set_defaults(fn=cmd_senders)
     args = parser.parse_args(argv)
     return args.fn(args)
 

@@ -155,6 +155,9 @@ def _report_attention(release: Path, progress) -> None:
             progress(f"{label}: {item['count']}")
             for line in item["first"][:5]:
                 progress(f"    {line}")
+    if attention["overdue_submissions"]["count"] or attention["quarantined_files"]["count"]:
+        progress("    senders' status letters (zh-Hant, a page per sender): "
+                 "tsdg senders --quarter <YYYYQn>")
 
 
 def _report_failure(build: Settings, failed_dir: Path, progress) -> None:
