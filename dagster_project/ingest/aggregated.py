@@ -14,7 +14,7 @@ from dagster_project.ingest.problems import FileRejected, Problem, whole_file
 from dagster_project.lib.counties import UnknownCounty, resolve_county
 from dagster_project.lib.reference import counties
 from dagster_project.lib.roc_dates import InvalidDate, parse_date, parse_roc_year_month
-from dagster_project.lib.source_contract import door
+from dagster_project.lib.source_contract import UnknownUnit, door
 from dagster_project.lib.text_normalise import NotANumber, is_placeholder, parse_count, to_halfwidth
 
 TOTALS_ROW_NAMES = {"總計", "合計", "全國", "全國合計"}
@@ -54,7 +54,7 @@ class RowReader:
         """fn(value), or None with a problem whose rule is the parser's own words."""
         try:
             return fn(value)
-        except (InvalidDate, NotANumber, UnknownCounty) as exc:
+        except (InvalidDate, NotANumber, UnknownCounty, UnknownUnit) as exc:
             self.fail(row, column, value, str(exc))
             return None
 
@@ -138,6 +138,13 @@ def _in_partition(day, partition: str) -> bool:
     return f"{day.year}Q{(day.month - 1) // 3 + 1}" == partition
 
 
+def _blank_required(r: "RowReader", contract, number: int, row: dict) -> None:
+    """A required column left blank (counts say so themselves, with the placeholder hint)."""
+    for c in contract.columns:
+        if c.required and c.type != "count" and row.get(c.name, "") == "":
+            r.fail(number, c.header, "", "required value is blank")
+
+
 def _period_agrees(month, landed: LandedFile, period: str) -> bool:
     """A month of a monthly file is the file's month; of a yearly file, in its year."""
     if period == "month":
@@ -160,6 +167,7 @@ def read_long_file(landed: LandedFile, data: bytes, sha: str, partition: str) ->
     sender = _file_unit(landed, contract)
     out, totals = [], []
     for number, row in _csv_rows(landed, data, contract.by_header):
+        _blank_required(r, contract, number, row)
         month = r.parse(parse_roc_year_month, number, header_of[period_col], row[period_col])
         value, note = _count(r, number, header_of[value_col], row[value_col],
                              value_col in contract.non_negative)
@@ -302,15 +310,16 @@ def read_county_submission(landed: LandedFile, data: bytes, sha: str,
     quarter_col, = contract.of_type("quarter")
     out = []
     for number, row in rows[:1]:
+        _blank_required(r, contract, number, row)
         code = r.parse(resolve_county, number, header_of[county_col], row[county_col])
         if code and code != landed.fields[contract.sender_field]:
             r.fail(number, header_of[county_col], row[county_col],
                    f"county disagrees with the file name ({landed.fields[contract.sender_field]})")
         year = r.parse(parse_count, number, header_of[year_col], row[year_col])
         quarter = r.parse(parse_count, number, header_of[quarter_col], row[quarter_col])
-        if (year, quarter) != (int(landed.fields["roc"]), int(landed.fields["q"])):
-            r.fail(number, f"{header_of[year_col]}/{header_of[quarter_col]}",
-                   f"{row[year_col]}/{row[quarter_col]}", "period disagrees with the file name")
+        for col, said, named in ((year_col, year, "roc"), (quarter_col, quarter, "q")):
+            if said is not None and said != int(landed.fields[named]):
+                r.fail(number, header_of[col], row[col], "period disagrees with the file name")
         record = {"source_row": number, "county_code": code, "year": (year or 0) + 1911,
                   "quarter": quarter, "no_data": []}
         for col in contract.of_type("count"):

@@ -145,7 +145,8 @@ def _problems(con, landed: LandedFile, family: PersonFamily) -> tuple[list[Probl
     branch_codes = [b["branch_code"] for b in branches()]
     checks = ["""select source_row, 'national_id', national_id,
                   'not a valid national ID or resident certificate number (checksum, DOMAIN.md §4)'
-                  from src where not tw_id_is_valid(upper(trim(national_id)))"""]
+                  from src where trim(coalesce(national_id, '')) <> ''
+                  and not tw_id_is_valid(upper(trim(national_id)))"""]
     for col in family.required:
         checks.append(f"select source_row, '{col}', '', 'required value is blank' from src "
                       f"where {col} is null or trim({col}) = ''")
