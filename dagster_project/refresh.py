@@ -27,6 +27,7 @@ from dagster_project.defs.partitions import quarterly
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.ingest.files import digest_of, irregular_entries, landed_files, strays
 from dagster_project.lib.redact import safe_text
+from dagster_project.lib.rules import texts
 from dagster_project.lib.source_contract import family_names
 from dagster_project.warehouse_lock import RefreshBusy, refresh_lock
 
@@ -136,7 +137,9 @@ def _report_quarantined(build: Settings, run_id: str, progress) -> None:
                               where state = 'quarantined' and run_id = ? order by family, file_name""",
                            [run_id]).fetchall()
     for name, reason, report in rows:
+        said = texts(reason or "")
         progress(f"QUARANTINED {name}: {safe_text(reason)}")
+        progress(f"    退件：{said['zh']} {said['fix_zh']}")
         progress(f"    report: {report}")
     if rows:
         progress(f"{len(rows)} file(s) quarantined under {build.quarantine_dir}; "

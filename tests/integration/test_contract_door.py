@@ -116,6 +116,8 @@ def test_refresh_publishes_a_new_release_with_exactly_the_planted_files_quaranti
         refused = {name for (name,) in con.sql("""select file_name from raw.landed_files
                                                  where state = 'quarantined'""").fetchall()}
     assert refused == set(planted)
+    # the run's output says each refusal in Chinese too, with its fix
+    assert output.count("    退件：") == len(planted)
 
 
 def test_each_report_names_row_column_value_and_the_registry_rule(door_run):
