@@ -39,6 +39,8 @@ demo: setup
 	$(BIN)/tsdg sample --out sources/landing
 	$(BIN)/tsdg refresh
 	@echo "Release: $$(readlink -f warehouse/releases/latest)"
+	@echo "Workbook (Excel, zh-Hant/English): $$(readlink -f warehouse/releases/latest)/release.xlsx"
+	@echo "Tidy data (Parquet, CSV) and metadata: $$(readlink -f warehouse/releases/latest)/data/, metadata.json"
 	@echo "Try: $(BIN)/tsdg query \"select * from indicator_progress\""
 
 # Every tier: the default one (tiny warehouse), `fault` (kill -9 at many points of a

@@ -14,11 +14,14 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.lib.redact import redact_ids
+from dagster_project.publish.tidy import plain_numbers, write_metadata, write_tidy
+from dagster_project.publish.workbook import write_workbook
 
 MARTS = ("indicator_values", "indicator_progress", "county_programme_quarterly",
          "submission_status", "submission_files", "county_submission_vintages")
 REGISTRY = ("indicators", "indicator_measures", "window_rules", "targets", "counties", "branches")
 RELEASE_DB = "release.duckdb"
+WORKBOOK = "release.xlsx"
 
 INDICATORS_CSV = """
     select
@@ -50,6 +53,9 @@ PROGRESS_CSV = """
 
 def _fsync_tree(folder: Path) -> None:
     for path in folder.iterdir():
+        if path.is_dir():
+            _fsync_tree(path)
+            continue
         with open(path, "rb") as f:
             os.fsync(f.fileno())
     fd = os.open(folder, os.O_RDONLY)
@@ -60,7 +66,7 @@ def _fsync_tree(folder: Path) -> None:
 
 
 def _write_csv(con, query: str, path: Path) -> int:
-    frame = con.sql(query).df()
+    frame = plain_numbers(con.sql(query).df())
     frame.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
     return len(frame)
 
@@ -152,7 +158,7 @@ def _write_revisions(con, previous: Path | None, sources: list[dict], path: Path
     con.execute("detach previous")
     changed = _changed_sources(previous, sources)
     frame["changed_source_files"] = ["; ".join(changed.get(f, [])) for f in frame.pop("source_family")]
-    frame.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
+    plain_numbers(frame).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
     return {"previous_release": previous.name, "revised": len(frame),
             "unexplained": int((frame["changed_source_files"] == "").sum())}
 
@@ -200,6 +206,9 @@ def publish(database: Path, releases_dir: Path, validation: dict,
         revisions = _write_revisions(con, latest_release(releases_dir), sources,
                                      building / "revisions.csv")
         attention = _attention(con)
+        counts |= write_tidy(con, building, MARTS)
+        counts |= write_metadata(con, building, MARTS, release_id)
+        counts |= write_workbook(con, building / WORKBOOK, release_id, revisions)
     for attachment in attachments:
         shutil.copy2(attachment, building / attachment.name)
     manifest = {

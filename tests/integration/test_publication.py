@@ -1,0 +1,109 @@
+"""The release's outputs for people and programs, read back by independent readers and
+compared with the release's own marts: release.xlsx with openpyxl, the Parquet files with
+DuckDB, the CSVs with the csv module, metadata.json against the marts' columns."""
+
+import csv
+import json
+
+import duckdb
+import pytest
+from openpyxl import load_workbook
+
+
+@pytest.fixture(scope="module")
+def release(tiny_refreshed):
+    folder = (tiny_refreshed.releases_dir / "latest").resolve()
+    con = duckdb.connect(str(folder / "release.duckdb"), read_only=True)
+    yield folder, con
+    con.close()
+
+
+def test_the_review_sheet_is_the_review_table_as_published(release):
+    folder, con = release
+    ws = load_workbook(folder / "release.xlsx")["檢視表 Review"]
+    assert ws.freeze_panes == "A2"
+    assert ws["G1"].value == "2021年實績\nActual 2021" and ws["J1"].value == "達成情形\nAchieved"
+    sheet = {(r[0].value, r[3].value, r[4].value): r for r in ws.iter_rows(min_row=2)}
+    marts = con.execute("""select p.indicator_code, p.measure, p.group_code, p.baseline_actual,
+                              p.target, p.target_year_actual, p.is_achieved, m.unit
+                       from marts.indicator_progress p
+                       join registry.indicators i using (indicator_code)
+                       join registry.indicator_measures m
+                         on m.indicator_code = coalesce(i.alias_of, p.indicator_code)
+                        and m.measure = p.measure and m.group_code = p.group_code""").fetchall()
+    assert len(sheet) == len(marts) == 26
+    achieved = {True: "達成 achieved", False: "未達成 not achieved", None: "資料不全 withheld"}
+    for code, measure, group, base, target, actual, is_achieved, unit in marts:
+        row = sheet[code, measure, group]
+        assert (row[6].value, row[7].value, row[8].value) == (base, target, actual), code
+        assert row[9].value == achieved[is_achieved]
+    # number formats as published: counts with separators, shares as %, per-1000 with 3 decimals
+    assert sheet["1.3.1", "count", "all"][8].number_format == "#,##0"
+    assert sheet["8.5.2", "rate", "all"][8].number_format == "0.00%"
+    assert sheet["8.7.1", "rate_per_1000", "all"][8].number_format == "0.000"
+    assert sheet["10.3.1", "cumulative_visits", "all"][10].value.endswith("萬人次")
+    # not achieved is visibly marked
+    assert sheet["8.7.1", "rate_per_1000", "all"][9].fill.fgColor.rgb.endswith("F8D7DA")
+
+
+def test_series_county_and_notes_sheets_hold_the_marts(release):
+    folder, con = release
+    wb = load_workbook(folder / "release.xlsx", read_only=True)
+    series = list(wb["時間序列 Series"].iter_rows(min_row=2, values_only=True))
+    assert len(series) == con.execute("""select count(*) from marts.indicator_values
+                                     where is_headline or is_year_to_date""").fetchall()[0][0]
+    withheld = [r for r in series if r[10] == "否 no"]
+    assert all(r[11] for r in withheld)  # a withheld value says why
+    county = list(wb["縣市 County programmes"].iter_rows(min_row=2, values_only=True))
+    assert len(county) == con.execute("select count(*) from marts.county_programme_quarterly").fetchall()[0][0]
+    notes = [r[2] for r in wb["說明 Notes"].iter_rows(min_row=2, values_only=True)]
+    assert folder.name in notes[0]  # the release id to cite
+    assert sum(1 for r in notes if r and r.startswith(("請領", "單獨"))) == 2  # every indicator listed
+
+
+def test_every_mart_is_published_as_parquet_equal_to_the_mart(release):
+    folder, con = release
+    for (mart,) in con.execute("select table_name from information_schema.tables "
+                           "where table_schema = 'marts'").fetchall():
+        parquet = folder / "data" / f"{mart}.parquet"
+        differ = con.execute(f"""select count(*) from (
+            (select * from marts.{mart} except all select * from read_parquet('{parquet}'))
+            union all
+            (select * from read_parquet('{parquet}') except all select * from marts.{mart}))""")
+        assert differ.fetchall()[0][0] == 0, mart
+
+
+def test_csvs_have_a_bom_and_whole_numbers_without_a_decimal_point(release):
+    folder, con = release
+    assert (folder / "indicator_progress.csv").read_bytes().startswith("\ufeff".encode())
+    with open(folder / "indicator_progress.csv", encoding="utf-8-sig") as f:
+        progress = {r["indicator_code"]: r for r in csv.DictReader(f)}
+    assert progress["1.3.1"]["actual_2024"].isdigit()  # 1536268, not 1536268.0
+    with open(folder / "data" / "county_programme_quarterly.csv", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == con.execute("select count(*) from marts.county_programme_quarterly").fetchall()[0][0]
+    assert all(r["referred_willing"].isdigit() for r in rows)
+    expected = {(r[0], r[1], r[2]): r[3] for r in con.sql(
+        "select county_code, report_year::varchar, report_quarter::varchar, coverage_rate "
+        "from marts.county_programme_quarterly").fetchall()}
+    for r in rows:
+        want = expected[r["county_code"], r["report_year"], r["report_quarter"]]
+        assert (r["coverage_rate"] == "" if want is None else float(r["coverage_rate"]) == want)
+
+
+def test_metadata_describes_every_column_and_indicator(release):
+    folder, con = release
+    meta = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+    assert meta["release_id"] == folder.name
+    for table in meta["tables"]:
+        columns = [c for (c,) in con.execute("""select column_name from information_schema.columns
+            where table_schema = 'marts' and table_name = ? order by ordinal_position""",
+                                            [table["table"]]).fetchall()]
+        assert [c["name"] for c in table["columns"]] == columns
+        assert table["description"] and all(c["description"] for c in table["columns"]), table["table"]
+    codes = {i["code"] for i in meta["indicators"]}
+    assert codes == {c for (c,) in con.execute("select indicator_code from registry.indicators").fetchall()}
+    alias = next(i for i in meta["indicators"] if i["code"] == "10.2.2")
+    assert alias["alias_of"] == "8.5.3" and alias["measures"]  # an alias carries its original's
+    with open(folder / "metadata.csv", encoding="utf-8-sig") as f:
+        assert sum(1 for _ in csv.DictReader(f)) == sum(len(t["columns"]) for t in meta["tables"])
