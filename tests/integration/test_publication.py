@@ -37,6 +37,7 @@ def test_the_review_sheet_is_the_review_table_as_published(release):
         row = sheet[code, measure, group]
         assert (row[6].value, row[7].value, row[8].value) == (base, target, actual), code
         assert row[9].value == achieved[is_achieved]
+        assert row[5].value == unit
     # number formats as published: counts with separators, shares as %, per-1000 with 3 decimals
     assert sheet["1.3.1", "count", "all"][8].number_format == "#,##0"
     assert sheet["8.5.2", "rate", "all"][8].number_format == "0.00%"
