@@ -5,6 +5,7 @@ does `latest` (a symlink, replaced atomically) point at it: a reader sees the ol
 or the new one, never a half-written one, and never the file a refresh is writing.
 """
 
+import csv
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.lib.redact import redact_ids
+from dagster_project.publish.sdmx import write_sdmx_files
 from dagster_project.publish.tidy import plain_numbers, write_metadata, write_tidy
 from dagster_project.publish.workbook import write_workbook
 
@@ -163,6 +165,12 @@ def _write_revisions(con, previous: Path | None, sources: list[dict], path: Path
             "unexplained": int((frame["changed_source_files"] == "").sum())}
 
 
+def _revised_keys(revisions_csv: Path) -> set[tuple]:
+    with open(revisions_csv, encoding="utf-8-sig") as f:
+        return {(r["indicator_code"], r["measure"], r["group"], r["window_start"], r["as_of"])
+                for r in csv.DictReader(f)}
+
+
 def require_pass(validation_file: Path, run_id: str | None = None) -> dict:
     """The validation results of this build, or NotValidated."""
     if not validation_file.exists():
@@ -209,6 +217,7 @@ def publish(database: Path, releases_dir: Path, validation: dict,
         counts |= write_tidy(con, building, MARTS)
         counts |= write_metadata(con, building, MARTS, release_id)
         counts |= write_workbook(con, building / WORKBOOK, release_id, revisions)
+        counts |= write_sdmx_files(con, building, _revised_keys(building / "revisions.csv"))
     for attachment in attachments:
         shutil.copy2(attachment, building / attachment.name)
     manifest = {

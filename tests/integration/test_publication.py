@@ -6,6 +6,7 @@ import csv
 import json
 
 import duckdb
+import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
@@ -108,3 +109,27 @@ def test_metadata_describes_every_column_and_indicator(release):
     assert alias["alias_of"] == "8.5.3" and alias["measures"]  # an alias carries its original's
     with open(folder / "metadata.csv", encoding="utf-8-sig") as f:
         assert sum(1 for _ in csv.DictReader(f)) == sum(len(t["columns"]) for t in meta["tables"])
+
+
+def test_sdmx_csv_read_by_pysdmx_equals_indicators_csv(release):
+    """SDMX-CSV 2.0 against the SDMX-ML 3.0 structure beside it, read by pysdmx (BIS's SDMX
+    library: it reads SDMX-CSV 2.0 and SDMX-ML 3.0 structures; sdmx1 reads SDMX-CSV 1.0)."""
+    from pysdmx.io import get_datasets
+
+    folder, _ = release
+    (dataset,) = get_datasets(folder / "sdmx" / "indicators.csv", folder / "sdmx" / "structure.xml")
+    assert [c.id for c in dataset.structure.components][:6] == [
+        "INDICATOR", "MEASURE", "GROUP", "WINDOW", "REF_AREA", "TIME_PERIOD"]
+    with open(folder / "indicators.csv", encoding="utf-8-sig") as f:
+        published = {(r["indicator_code"].replace(".", "_"), r["measure"], r["group"],
+                      r["window_start"], r["as_of"]): r for r in csv.DictReader(f)}
+    observations = dataset.data.to_dict("records")
+    assert len(observations) == len(published)
+    for obs in observations:
+        row = published[obs["INDICATOR"], obs["MEASURE"], obs["GROUP"], obs["WINDOW_START"],
+                        obs["TIME_PERIOD"]]
+        if obs["OBS_STATUS"] == "L":
+            assert row["is_complete"] == "False" and pd.isna(obs["OBS_VALUE"])
+        else:
+            assert float(obs["OBS_VALUE"]) == float(row["value"])
+            assert int(obs["DECIMALS"]) == int(row["display_precision"])

@@ -59,3 +59,20 @@ def test_every_earlier_figure_is_unchanged(refused_quarter):
     # other families' figures do not reach past their data
     assert not _values(latest, "i.source_family <> 'county_submissions' "
                                "and v.as_of > date '2025-09-30'")
+
+
+def test_sdmx_flags_the_withheld_figures_and_leaves_them_empty(refused_quarter):
+    """Read back with pysdmx against the published structure: withheld is status L with
+    no value and the reason, never a zero."""
+    from pysdmx.io import get_datasets
+
+    s, _, _, _ = refused_quarter
+    sdmx = (s.releases_dir / "latest").resolve() / "sdmx"
+    (dataset,) = get_datasets(sdmx / "indicators.csv", sdmx / "structure.xml")
+    rows = dataset.data
+    withheld = rows[(rows.TIME_PERIOD == "2025-12-31") & rows.INDICATOR.isin(["SSN_JOINT_1",
+                                                                             "SSN_STAFF_1"])]
+    assert len(withheld) >= 2
+    assert set(withheld.OBS_STATUS) == {"L"}
+    assert withheld.OBS_VALUE.isna().all()
+    assert withheld.OBS_COMMENT.str.contains("county_submissions 2025Q4").all()
