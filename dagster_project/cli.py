@@ -129,6 +129,24 @@ def cmd_senders(args) -> int:
     return 0
 
 
+def cmd_indicator(args) -> int:
+    from dagster_project.config import settings
+    from dagster_project.publish.indicator_card import UnknownIndicator, card
+    from dagster_project.publish.release import latest_release
+
+    s = settings(None, args.warehouse)
+    release = latest_release(s.releases_dir)
+    if release is None:
+        print(f"no release under {s.releases_dir}: run `tsdg refresh` first", file=sys.stderr)
+        return 2
+    try:
+        sys.stdout.write(card(release, args.code, args.lang))
+    except UnknownIndicator as exc:
+        print(f"indicator: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="tsdg", description="T-SDG labour indicator warehouse")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -155,6 +173,12 @@ def main(argv=None) -> int:
                    help="an ISO time: use each submission's newest vintage loaded by then")
     p.add_argument("--out", required=True, help="folder for indicators.csv and vintages.json")
     p.set_defaults(fn=cmd_figures)
+    p = sub.add_parser("indicator", help="one indicator from the latest release: definition, "
+                                          "window, latest values, review line, revisions, files")
+    p.add_argument("code", metavar="CODE", help="e.g. 8.5.3")
+    p.add_argument("--lang", choices=("zh", "en"), default="zh")
+    p.add_argument("--warehouse")
+    p.set_defaults(fn=cmd_indicator)
     p = sub.add_parser("senders", help="status letters: what each sender sent for a quarter, "
                                         "what was refused and why, what is missing")
     p.add_argument("--quarter", required=True, metavar="2025Q3")
