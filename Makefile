@@ -41,6 +41,9 @@ demo: setup
 	@echo "Release: $$(readlink -f warehouse/releases/latest)"
 	@echo "Workbook (Excel, zh-Hant/English): $$(readlink -f warehouse/releases/latest)/release.xlsx"
 	@echo "Tidy data (Parquet, CSV) and metadata: $$(readlink -f warehouse/releases/latest)/data/, metadata.json"
+	@echo "Report (offline HTML): $$(readlink -f warehouse/releases/latest)/report/index.html"
+	@echo "Report (PDF, needs chromium: make system-deps): $$(readlink -f warehouse/releases/latest)/report.pdf"
+	@echo "SDMX-CSV 2.0 and its structure: $$(readlink -f warehouse/releases/latest)/sdmx/"
 	@echo "Try: $(BIN)/tsdg query \"select * from indicator_progress\""
 
 # Every tier: the default one (tiny warehouse), `fault` (kill -9 at many points of a

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.lib.redact import redact_ids
+from dagster_project.publish.report import write_report
 from dagster_project.publish.sdmx import write_sdmx_files
 from dagster_project.publish.tidy import plain_numbers, write_metadata, write_tidy
 from dagster_project.publish.workbook import write_workbook
@@ -218,6 +219,7 @@ def publish(database: Path, releases_dir: Path, validation: dict,
         counts |= write_metadata(con, building, MARTS, release_id)
         counts |= write_workbook(con, building / WORKBOOK, release_id, revisions)
         counts |= write_sdmx_files(con, building, _revised_keys(building / "revisions.csv"))
+        counts |= write_report(con, building, release_id)
     for attachment in attachments:
         shutil.copy2(attachment, building / attachment.name)
     manifest = {

@@ -133,3 +133,55 @@ def test_sdmx_csv_read_by_pysdmx_equals_indicators_csv(release):
         else:
             assert float(obs["OBS_VALUE"]) == float(row["value"])
             assert int(obs["DECIMALS"]) == int(row["display_precision"])
+
+
+def _png_is_not_blank(path) -> bool:
+    """More than one colour in the picture (pdftoppm/Chromium PNG, read without Pillow)."""
+    import zlib
+
+    data = path.read_bytes()
+    chunks, i = b"", 8
+    while i < len(data):
+        length = int.from_bytes(data[i:i + 4], "big")
+        if data[i + 4:i + 8] == b"IDAT":
+            chunks += data[i + 8:i + 8 + length]
+        i += 12 + length
+    raw = zlib.decompress(chunks)
+    return len(set(raw[1:4000:3])) > 2
+
+
+def test_the_report_renders_offline_with_charts_and_chinese(release, tmp_path):
+    import re
+    import shutil
+    import subprocess
+
+    folder, con = release
+    assert shutil.which("chromium") and shutil.which("pdftoppm"), "run `make system-deps`"
+    report = folder / "report"
+    page = (report / "8.5.3.html").read_text(encoding="utf-8")
+    assert "推介身心障礙者就業" in page and "<script" not in page and "http" not in page.replace(
+        'xmlns="http://www.w3.org/2000/svg"', "")  # offline: nothing fetched at view time
+    points = [int(n) for n in re.findall(r'data-points="(\d+)"', page)]
+    months = con.execute("""select count(*) from marts.indicator_values where indicator_code = '8.5.3'
+        and measure = 'rate' and is_headline and indicator_value is not null""").fetchall()[0][0]
+    assert months in points and page.count('class="ref"') >= 2  # baseline and target lines
+    index = (report / "index.html").read_text(encoding="utf-8")
+    assert index.count("<tr>") == 1 + con.execute(
+        "select count(*) from marts.indicator_progress").fetchall()[0][0]
+    for name in ("index.html", "8.5.3.html"):
+        shot = tmp_path / f"{name}.png"
+        subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                        f"--screenshot={shot}", "--window-size=1000,900", (report / name).as_uri()],
+                       check=True, capture_output=True, timeout=120)
+        assert _png_is_not_blank(shot), name
+    pdf = folder / "report.pdf"
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    pages = int(re.search(r"^Pages:\s+(\d+)$", info, re.M).group(1))
+    assert pages >= 26  # the index, 24 indicators, the counties
+    subprocess.run(["pdftoppm", "-png", "-r", "30", "-f", "1", "-l", "3", str(pdf),
+                    str(tmp_path / "p")], check=True, timeout=120)
+    rendered = sorted(tmp_path.glob("p-*.png"))
+    assert len(rendered) == 3 and all(_png_is_not_blank(p) for p in rendered)
+    text = subprocess.run(["pdftotext", "-f", "1", "-l", "1", str(pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    assert "檢視表" in text
