@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.dbt_manifest import DOCS_SITE
 from dagster_project.lib.redact import redact_ids
 from dagster_project.publish.report import write_report
 from dagster_project.publish.sdmx import write_sdmx_files
@@ -220,6 +221,9 @@ def publish(database: Path, releases_dir: Path, validation: dict,
         counts |= write_workbook(con, building / WORKBOOK, release_id, revisions)
         counts |= write_sdmx_files(con, building, _revised_keys(building / "revisions.csv"))
         counts |= write_report(con, building, release_id)
+    if DOCS_SITE.exists():  # dbt's documentation of the models this release was built with
+        (building / "docs").mkdir()
+        shutil.copy2(DOCS_SITE, building / "docs" / "index.html")
     for attachment in attachments:
         shutil.copy2(attachment, building / attachment.name)
     manifest = {

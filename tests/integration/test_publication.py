@@ -185,3 +185,12 @@ def test_the_report_renders_offline_with_charts_and_chinese(release, tmp_path):
     text = subprocess.run(["pdftotext", "-f", "1", "-l", "1", str(pdf), "-"], capture_output=True,
                           text=True, check=True).stdout
     assert "檢視表" in text
+
+
+def test_the_release_carries_the_dbt_documentation_site(release):
+    folder, con = release
+    site = (folder / "docs" / "index.html").read_text(encoding="utf-8")
+    for (mart,) in con.execute("select table_name from information_schema.tables "
+                               "where table_schema = 'marts'").fetchall():
+        assert f"model.tsdg.{mart}" in site, mart  # every published model, with its lineage
+    assert "Value rounded to display_precision" in site  # the columns' documentation
