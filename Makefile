@@ -21,18 +21,20 @@ dbt/target/manifest.json: $(BIN)/tsdg $(DBT_FILES)
 setup: $(BIN)/tsdg dbt/target/manifest.json
 
 # Readers the tests use to check printable outputs: headless Chromium (renders HTML, prints
-# PDF), Noto CJK fonts (Chinese in print) and poppler (pdfinfo/pdftoppm read the PDF back).
+# PDF), Noto CJK fonts (Chinese in print), poppler (pdfinfo/pdftoppm read the PDF back) and
+# LibreOffice Calc (prints release.xlsx: a second, independent reader of the workbook).
 # Installed from Debian's packages when missing (needs root, as on CI).
-SYSTEM_TOOLS := chromium pdfinfo
+SYSTEM_TOOLS := chromium pdfinfo soffice
+SYSTEM_PACKAGES := chromium fonts-noto-cjk poppler-utils libreoffice-calc-nogui
 system-deps:
 	@missing=0; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
 	fc-list 2>/dev/null | grep -q "Noto Sans CJK" || missing=1; \
 	if [ $$missing = 1 ]; then \
-	  echo "installing chromium, fonts-noto-cjk, poppler-utils (apt-get)"; \
+	  echo "installing $(SYSTEM_PACKAGES) (apt-get)"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-	    chromium fonts-noto-cjk poppler-utils >/dev/null || \
+	    $(SYSTEM_PACKAGES) >/dev/null || \
 	  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	    --no-install-recommends chromium fonts-noto-cjk poppler-utils >/dev/null; }; \
+	    --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; }; \
 	fi
 
 demo: setup

@@ -58,6 +58,11 @@ class Book:
             ws.set_column(col, col, width)
         ws.set_row(0, 32)
         ws.freeze_panes(1, 0)
+        # printed: landscape A4, one page wide, the header on every page
+        ws.set_landscape()
+        ws.set_paper(9)
+        ws.fit_to_pages(1, 0)
+        ws.repeat_rows(0)
         return ws
 
 

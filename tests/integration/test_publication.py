@@ -194,3 +194,27 @@ def test_the_release_carries_the_dbt_documentation_site(release):
                                "where table_schema = 'marts'").fetchall():
         assert f"model.tsdg.{mart}" in site, mart  # every published model, with its lineage
     assert "Value rounded to display_precision" in site  # the columns' documentation
+
+
+def test_the_workbook_prints_in_libreoffice_with_the_review_table_on_page_one(release, tmp_path):
+    """A second, independent XLSX reader: LibreOffice Calc prints release.xlsx to PDF; the
+    first page is the review table, whole (landscape, one page wide), in Chinese."""
+    import re
+    import shutil
+    import subprocess
+
+    folder, _ = release
+    assert shutil.which("soffice"), "run `make system-deps`"
+    subprocess.run(["soffice", "--headless", "--norestore", f"-env:UserInstallation=file://{tmp_path}/lo",
+                    "--convert-to", "pdf", "--outdir", str(tmp_path), str(folder / "release.xlsx")],
+                   check=True, capture_output=True, timeout=300)
+    pdf = tmp_path / "release.pdf"
+    first = subprocess.run(["pdftotext", "-layout", "-f", "1", "-l", "1", str(pdf), "-"],
+                           capture_output=True, text=True, check=True).stdout
+    for text in ("指標名稱", "2024年目標", "請領勞保年金給付人數", "1,931,013", "達成 achieved",
+                 "未達成 not achieved"):
+        assert text in first, text
+    assert re.search(r"8\.7\.1 .*0\.022 .*未達成", first)  # one row, all its columns on one page
+    subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "1", str(pdf),
+                    str(tmp_path / "w")], check=True, timeout=120)
+    assert _png_is_not_blank(next(tmp_path.glob("w-*.png")))
