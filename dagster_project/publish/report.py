@@ -28,6 +28,10 @@ svg text { font-size: 11px; font-family: inherit; }
 """
 
 
+def _axis(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
 def _svg_series(points: list[tuple[str, float]], lines: dict[str, float], width=640, height=240) -> str:
     """A line chart of (label, value) with horizontal reference lines (baseline, target)."""
     values = [v for _, v in points] + list(lines.values())
@@ -46,8 +50,8 @@ def _svg_series(points: list[tuple[str, float]], lines: dict[str, float], width=
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'data-points="{n}" role="img">',
              f'<line x1="{pad}" y1="{height - pad}" x2="{width - right}" y2="{height - pad}" stroke="#888"/>',
-             f'<text x="2" y="{y(high) + 4:.1f}">{high:,.4g}</text>'
-             f'<text x="2" y="{y(low) + 4:.1f}">{low:,.4g}</text>',
+             f'<text x="2" y="{y(high) + 4:.1f}">{_axis(high)}</text>'
+             f'<text x="2" y="{y(low) + 4:.1f}">{_axis(low)}</text>',
              f'<polyline class="series" fill="none" stroke="#1f5fa8" stroke-width="2" points="{path}"/>']
     for (label, value), colour in zip(lines.items(), ("#888", "#c0392b")):
         parts.append(f'<line class="ref" x1="{pad}" y1="{y(value):.1f}" x2="{width - right}" '
