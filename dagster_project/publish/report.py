@@ -4,6 +4,7 @@ CSS) — an index with the review table, a page per indicator with its headline 
 programmes — and report.pdf, the same pages printed by headless Chromium when it is
 installed (`make system-deps`)."""
 
+import csv
 import html
 import shutil
 import subprocess
@@ -69,7 +70,7 @@ def _page(title: str, body: str) -> str:
             f'{html.escape(title)}</title><style>{CSS}</style></head><body>{body}</body></html>\n')
 
 
-def _index(con, release_id: str) -> str:
+def _index(con, release_id: str, revisions: list[dict]) -> str:
     rows = con.sql("""select indicator_code, name_zh, name_en, measure, group_code, baseline_actual,
                              target, operator, target_year_actual, is_achieved
                       from marts.indicator_progress order by 1, 4, 5""").fetchall()
@@ -90,6 +91,20 @@ def _index(con, release_id: str) -> str:
                     f'<td class="num">{as_published(actual, unit, prec)}</td>'
                     f'<td class="{css}">{ACHIEVED[achieved]}</td></tr>')
     body.append('</table><p><a href="county.html">縣市社會安全網方案 County programmes</a></p>')
+    withheld = con.sql("""select indicator_code, measure, strftime(max(as_of), '%Y-%m-%d'),
+                                 any_value(incomplete_reason)
+                          from marts.indicator_values where not is_complete and is_headline
+                          group by 1, 2 order by 1, 2""").fetchall()
+    body.append(f"<h2>未發布 Withheld ({len(withheld)})</h2><ul>" + "".join(
+        f"<li>{c} {m} → {d}: {html.escape(r or '')}</li>" for c, m, d, r in withheld) + "</ul>")
+    body.append(f"<h2>本版修正 Revisions ({len(revisions)})</h2><table><tr><th>指標 Indicator</th>"
+                "<th>衡量 Measure</th><th>資料截至 As of</th><th>原值 Old</th><th>新值 New</th>"
+                "<th>變動檔案 Changed files</th></tr>" + "".join(
+                    f"<tr><td>{r['indicator_code']}</td><td>{r['measure']} {r['group']}</td>"
+                    f"<td>{r['as_of']}</td><td class=\"num\">{r['old_value']}</td>"
+                    f"<td class=\"num\">{r['new_value']}</td>"
+                    f"<td>{html.escape(r['changed_source_files'])}</td></tr>"
+                    for r in revisions[:50]) + "</table>")
     return "".join(body)
 
 
@@ -147,7 +162,9 @@ def write_report(con: duckdb.DuckDBPyConnection, folder: Path, release_id: str) 
     out = folder / REPORT_DIR
     out.mkdir()
     codes = [c for (c,) in con.sql("select indicator_code from registry.indicators order by 1").fetchall()]
-    sections = [_index(con, release_id)]
+    with open(folder / "revisions.csv", encoding="utf-8-sig") as f:
+        revisions = list(csv.DictReader(f))
+    sections = [_index(con, release_id, revisions)]
     (out / "index.html").write_text(_page("T-SDG 檢視表", sections[0]), encoding="utf-8")
     for code in codes:
         body = _indicator(con, code)

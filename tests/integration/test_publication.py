@@ -166,8 +166,12 @@ def test_the_report_renders_offline_with_charts_and_chinese(release, tmp_path):
         and measure = 'rate' and is_headline and indicator_value is not null""").fetchall()[0][0]
     assert months in points and page.count('class="ref"') >= 2  # baseline and target lines
     index = (report / "index.html").read_text(encoding="utf-8")
-    assert index.count("<tr>") == 1 + con.execute(
+    review = index.split("<h2>")[0]
+    assert review.count("<tr>") == 1 + con.execute(
         "select count(*) from marts.indicator_progress").fetchall()[0][0]
+    with open(folder / "revisions.csv", encoding="utf-8-sig") as f:
+        assert f"本版修正 Revisions ({sum(1 for _ in csv.DictReader(f))})" in index
+    assert "未發布 Withheld (" in index
     for name in ("index.html", "8.5.3.html"):
         shot = tmp_path / f"{name}.png"
         subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
