@@ -69,8 +69,9 @@ def _release_digest(s) -> str:
     """A digest of the release `latest` points at: its folder name and every file."""
     latest = s.releases_dir / "latest"
     digest = hashlib.sha256(str(latest.resolve()).encode())
-    for path in sorted(latest.iterdir()):
-        digest.update(path.name.encode() + path.read_bytes())
+    root = latest.resolve()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode() + path.read_bytes())
     return digest.hexdigest()
 
 
