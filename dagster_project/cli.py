@@ -16,6 +16,19 @@ def _progress(message: str) -> None:
     print(f"[tsdg {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+def _latest(args):
+    """(settings, the latest release) of --warehouse; the release is None, with the reason
+    printed, when nothing was published yet."""
+    from dagster_project.config import settings
+    from dagster_project.publish.release import latest_release
+
+    s = settings(None, args.warehouse)
+    release = latest_release(s.releases_dir)
+    if release is None:
+        print(f"no release under {s.releases_dir}: run `tsdg refresh` first", file=sys.stderr)
+    return s, release
+
+
 def cmd_sample(args) -> int:
     from dagster_project.sample.generate import generate
 
@@ -46,14 +59,11 @@ def cmd_refresh(args) -> int:
 def cmd_query(args) -> int:
     import duckdb
 
-    from dagster_project.config import settings
     from dagster_project.publish import access
-    from dagster_project.publish.release import RELEASE_DB, latest_release
+    from dagster_project.publish.release import RELEASE_DB
 
-    s = settings(None, args.warehouse)
-    release = latest_release(s.releases_dir)
+    _, release = _latest(args)
     if release is None:
-        print(f"no release under {s.releases_dir}: run `tsdg refresh` first", file=sys.stderr)
         return 2
     written = 0
     with access.connect(release / RELEASE_DB) as con, access.time_limit(con, args.timeout) as late:
@@ -103,14 +113,11 @@ def cmd_figures(args) -> int:
 
 
 def cmd_senders(args) -> int:
-    from dagster_project.config import settings
-    from dagster_project.publish.release import RELEASE_DB, latest_release
+    from dagster_project.publish.release import RELEASE_DB
     from dagster_project.publish.senders import quarter_bounds, write_letters
 
-    s = settings(None, args.warehouse)
-    release = latest_release(s.releases_dir)
+    s, release = _latest(args)
     if release is None:
-        print(f"no release under {s.releases_dir}: run `tsdg refresh` first", file=sys.stderr)
         return 2
     try:
         quarter_bounds(args.quarter)
@@ -130,14 +137,10 @@ def cmd_senders(args) -> int:
 
 
 def cmd_indicator(args) -> int:
-    from dagster_project.config import settings
     from dagster_project.publish.indicator_card import UnknownIndicator, card
-    from dagster_project.publish.release import latest_release
 
-    s = settings(None, args.warehouse)
-    release = latest_release(s.releases_dir)
+    _, release = _latest(args)
     if release is None:
-        print(f"no release under {s.releases_dir}: run `tsdg refresh` first", file=sys.stderr)
         return 2
     try:
         sys.stdout.write(card(release, args.code, args.lang))

@@ -167,10 +167,9 @@ def _write_revisions(con, previous: Path | None, sources: list[dict], path: Path
             "unexplained": int((frame["changed_source_files"] == "").sum())}
 
 
-def _revised_keys(revisions_csv: Path) -> set[tuple]:
-    with open(revisions_csv, encoding="utf-8-sig") as f:
-        return {(r["indicator_code"], r["measure"], r["group"], r["window_start"], r["as_of"])
-                for r in csv.DictReader(f)}
+def _read_csv(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8-sig") as f:
+        return list(csv.DictReader(f))
 
 
 def require_pass(validation_file: Path, run_id: str | None = None) -> dict:
@@ -219,8 +218,11 @@ def publish(database: Path, releases_dir: Path, validation: dict,
         counts |= write_tidy(con, building, MARTS)
         counts |= write_metadata(con, building, MARTS, release_id)
         counts |= write_workbook(con, building / WORKBOOK, release_id, revisions)
-        counts |= write_sdmx_files(con, building, _revised_keys(building / "revisions.csv"))
-        counts |= write_report(con, building, release_id)
+        revised = _read_csv(building / "revisions.csv")
+        counts |= write_sdmx_files(con, building, {
+            (r["indicator_code"], r["measure"], r["group"], r["window_start"], r["as_of"])
+            for r in revised})
+        counts |= write_report(con, building, release_id, revised)
     if DOCS_SITE.exists():  # dbt's documentation of the models this release was built with
         (building / "docs").mkdir()
         shutil.copy2(DOCS_SITE, building / "docs" / "index.html")

@@ -4,7 +4,6 @@ CSS) — an index with the review table, a page per indicator with its headline 
 programmes — and report.pdf, the same pages printed by headless Chromium when it is
 installed (`make system-deps`)."""
 
-import csv
 import html
 import shutil
 import subprocess
@@ -158,12 +157,12 @@ def _county(con) -> str:
     return "".join(body)
 
 
-def write_report(con: duckdb.DuckDBPyConnection, folder: Path, release_id: str) -> dict:
+def write_report(con: duckdb.DuckDBPyConnection, folder: Path, release_id: str,
+                 revisions: list[dict]) -> dict:
+    """`revisions`: the rows of this release's revisions.csv."""
     out = folder / REPORT_DIR
     out.mkdir()
     codes = [c for (c,) in con.sql("select indicator_code from registry.indicators order by 1").fetchall()]
-    with open(folder / "revisions.csv", encoding="utf-8-sig") as f:
-        revisions = list(csv.DictReader(f))
     sections = [_index(con, release_id, revisions)]
     (out / "index.html").write_text(_page("T-SDG 檢視表", sections[0]), encoding="utf-8")
     for code in codes:

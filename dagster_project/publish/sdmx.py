@@ -33,7 +33,7 @@ OBSERVATIONS = """
            case when v.is_headline and not v.is_year_to_date then 'HEADLINE' else 'YTD' end,
            strftime(v.as_of, '%Y-%m-%d'), v.indicator_value, v.unit, v.display_precision,
            coalesce(strftime(v.window_start, '%Y-%m-%d'), ''), v.is_complete,
-           coalesce(v.incomplete_reason, ''), v.window_start
+           coalesce(v.incomplete_reason, '')
     from marts.indicator_values as v
     where v.is_headline or v.is_year_to_date
     order by all
@@ -108,7 +108,7 @@ def write_sdmx_files(con: duckdb.DuckDBPyConnection, folder: Path, revised: set[
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(COLUMNS)
         for (code, measure, group, window, as_of, value, unit, decimals, start, complete,
-             reason, _start) in rows:
+             reason) in rows:
             status = ("L" if not complete else
                       "R" if (code, measure, group, start, as_of) in revised else "A")
             writer.writerow(["datastructure", STRUCTURE_ID, "I", code.replace(".", "_"), measure,
