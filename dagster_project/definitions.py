@@ -28,4 +28,6 @@ defs = dg.Definitions(
     schedules=[quarterly_refresh_schedule],
     sensors=[landing_sensor],
     resources=resources(),
+    # Materializations started from the asset graph run like the job: one process, one build.
+    executor=dg.in_process_executor,
 )

@@ -1,35 +1,31 @@
-"""`tsdg refresh`: write-audit-publish around the Dagster definitions, run in-process.
+"""`tsdg refresh`: a thin launcher of the refresh job, run in this process.
 
-1. Take the refresh lock (one refresh at a time), settle a stale WAL of the working
-   warehouse, move builds orphaned by a crashed refresh to failed/.
-2. Copy the working warehouse into builds/<id>/ and ingest, as one single-run backfill,
-   every quarter whose landed files differ from what the warehouse holds.
-3. Build the registry and the dbt models, validate with the GX suites (blocking checks),
-   and publish a release only on an explicit pass.
-4. On success the build replaces the working warehouse; on failure it moves to failed/<id>/
-   with its validation report, and the previous release and warehouse stay as they were.
+It works out which quarters and families have new or changed landed files (or takes a
+backfill's quarters), launches the `quarterly_refresh` job once over that range — the same
+job the UI, the schedule and the landing sensor launch — and reports what the run did. The
+job itself does write-audit-publish (dagster_project/write_audit_publish.py): it builds on
+a copy, validates, publishes only on an explicit pass, and only then replaces the working
+warehouse; a failed or killed run leaves the working warehouse and `latest` as they were.
+Every run is recorded in the Dagster instance that `make dev` shows.
 """
 
 import json
 import os
-import shutil
 import time
-import warnings
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
-from dagster_project.config import Settings, settings
+from dagster_project.config import PROJECT_ROOT, Settings
 from dagster_project.defs.partitions import quarterly
-from dagster_project.defs.resources import WarehouseResource
-from dagster_project.ingest.files import digest_of, irregular_entries, landed_files, strays
+from dagster_project.ingest.changes import changed_quarters
+from dagster_project.ingest.files import landed_files
 from dagster_project.lib.redact import safe_text
 from dagster_project.lib.rules import texts
 from dagster_project.lib.source_contract import family_names
-from dagster_project.warehouse_lock import RefreshBusy, refresh_lock
+from dagster_project.warehouse_lock import BUSY, RefreshBusy, refresh_lock
 
 # Dagster's console logger at INFO: the assets' own progress lines and failures, without
 # the per-event debug stream (all events are still in the run's event log).
@@ -44,35 +40,15 @@ def quarters_with_files(s: Settings) -> list[str]:
     return [k for k in quarterly.get_partition_keys() if k in found]
 
 
-def changed_quarters(s: Settings) -> list[str]:
-    """Quarters with a landed file the warehouse has not taken in yet (new name or new
-    content). Names, not paths: a landing area copied or mounted elsewhere is not a change;
-    a file that was loaded and later removed from the landing area stays loaded."""
-    received: set[tuple[str, str, str]] = set()
-    if s.database.exists():
-        with duckdb.connect(str(s.database), read_only=True) as con:
-            tables = {r[0] for r in con.sql("select table_schema || '.' || table_name "
-                                            "from information_schema.tables").fetchall()}
-            if "raw.landed_files" in tables:
-                received = set(con.sql("""select family, file_name, file_sha256 from raw.landed_files
-                                          where state in ('loaded', 'superseded')""").fetchall())
-    changed: set[str] = set()
-    has_misnamed = False
-    for family in family_names():
-        good, misnamed = landed_files(s.sources_dir, family)
-        for f in good:
-            if (family, f.name, digest_of(f.path)[0]) not in received:
-                changed.update(f.partitions)
-        if misnamed or irregular_entries(s.sources_dir, family) or strays(s.sources_dir, family):
-            has_misnamed = True
-    if has_misnamed and not changed:  # any ingest run refuses them; make sure one comes
-        changed.add(quarterly.get_last_partition_key())
-    return [k for k in quarterly.get_partition_keys() if k in changed]
-
-
-def instance() -> dg.DagsterInstance:
-    """The persistent instance when DAGSTER_HOME is set (runs then show in `dagster dev`)."""
-    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+def instance(s: Settings) -> dg.DagsterInstance:
+    """The persistent instance of DAGSTER_HOME if set, else <warehouse>/dagster_home — the
+    one `make dev` opens — so runs of `tsdg refresh` show in the UI."""
+    home = Path(os.environ.get("DAGSTER_HOME") or s.warehouse_dir / "dagster_home")
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text((PROJECT_ROOT / "deploy" / "dagster.yaml").read_text())
+    return dg.DagsterInstance.from_config(str(home))
 
 
 def _root_cause(error) -> str:
@@ -83,10 +59,21 @@ def _root_cause(error) -> str:
     return safe_text(error.message.strip(), 2000)
 
 
-def _run(assets, resources, progress, tags=None, what=""):
+def _launch(s: Settings, progress, quarters: list[str], families: list[str]):
+    """One run of the refresh job: the ingest of `families` over `quarters` (if any),
+    then the registry, dbt, the GX checks and the release."""
+    from dagster_project.definitions import ALL_ASSETS, gx_validation, resources
+    from dagster_project.defs.operations.jobs import DOWNSTREAM_KEYS, range_tags, refresh_job
+    from dagster_project.defs.resources import WarehouseResource
+
+    warehouse = WarehouseResource(sources_dir=str(s.sources_dir), warehouse_dir=str(s.warehouse_dir))
+    job = dg.Definitions(assets=ALL_ASSETS, asset_checks=[gx_validation], jobs=[refresh_job],
+                         resources=resources(warehouse)).resolve_job_def(refresh_job.name)
+    selection = [dg.AssetKey(["raw", f]) for f in families] + DOWNSTREAM_KEYS
+    tags = {"tsdg/trigger": "tsdg refresh", **(range_tags(quarters) if quarters else {})}
     started = time.monotonic()
-    result = dg.materialize(assets, resources=resources, instance=instance(), tags=tags,
-                            raise_on_error=False, run_config=QUIET)
+    result = job.execute_in_process(instance=instance(s), tags=tags, asset_selection=selection,
+                                    raise_on_error=False, run_config=QUIET)
     materialized = Counter()
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":
@@ -99,40 +86,20 @@ def _run(assets, resources, progress, tags=None, what=""):
                 progress(f"  check {check.check_name} failed ({check.severity.value})")
     for key, n in materialized.items():
         progress(f"  materialized {key}" + (f" ({n} partitions)" if n > 1 else ""))
-    progress(f"{what}: {'ok' if result.success else 'FAILED'} in {time.monotonic() - started:.1f} s")
+    progress(f"run {result.run_id}: {'ok' if result.success else 'FAILED'} in "
+             f"{time.monotonic() - started:.1f} s")
     return result
 
 
-def _settle(s: Settings, progress) -> None:
-    """A WAL left by a crashed writer is checkpointed into the working file before it is
-    copied (a copy without its WAL would lose data); orphaned builds are never published."""
-    wal = Path(f"{s.working_database}.wal")
-    if wal.exists():
-        progress(f"checkpointing stale {wal.name} left by an interrupted writer")
-        with duckdb.connect(str(s.working_database)) as con:
-            con.execute("checkpoint")
-    # A release half-assembled by a killed refresh never became `latest`: remove it.
-    for leftover in sorted(s.releases_dir.glob(".building-*")) + sorted(
-            s.releases_dir.glob(".latest-*")) if s.releases_dir.exists() else []:
-        if leftover.is_symlink() or leftover.is_file():
-            leftover.unlink()
-        else:
-            shutil.rmtree(leftover)
-        progress(f"removed {leftover.name} left by an interrupted publication")
-    builds = s.warehouse_dir / "builds"
-    for orphan in sorted(builds.glob("*")) if builds.exists() else []:
-        target = s.warehouse_dir / "failed" / orphan.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(orphan, target)
-        (target / "REASON.txt").write_text("orphaned build of an interrupted refresh; not published\n")
-        progress(f"moved orphaned build {orphan.name} to failed/")
-
-
-def _report_quarantined(build: Settings, run_id: str, progress) -> None:
+def _report_quarantined(database: Path, quarantine_dir: Path, run_id: str, progress) -> None:
     """One line per file refused by this run, naming its first problem and its report."""
-    if not build.database.exists():
+    if not database.exists():
         return
-    with duckdb.connect(str(build.database), read_only=True) as con:
+    with duckdb.connect(str(database), read_only=True) as con:
+        tables = {r[0] for r in con.execute("select table_schema || '.' || table_name "
+                                            "from information_schema.tables").fetchall()}
+        if "raw.landed_files" not in tables:
+            return
         rows = con.execute("""select file_name, state_reason, quarantine_report from raw.landed_files
                               where state = 'quarantined' and run_id = ? order by family, file_name""",
                            [run_id]).fetchall()
@@ -142,7 +109,7 @@ def _report_quarantined(build: Settings, run_id: str, progress) -> None:
         progress(f"    退件：{said['zh']} {said['fix_zh']}")
         progress(f"    report: {report}")
     if rows:
-        progress(f"{len(rows)} file(s) quarantined under {build.quarantine_dir}; "
+        progress(f"{len(rows)} file(s) quarantined under {quarantine_dir}; "
                  "the other files loaded")
 
 
@@ -163,10 +130,10 @@ def _report_attention(release: Path, progress) -> None:
                  "tsdg senders --quarter <YYYYQn>")
 
 
-def _report_failure(build: Settings, failed_dir: Path, progress) -> None:
+def _report_failure(failed_dir: Path, progress) -> None:
     from dagster_project.quality.validate import failure_lines
 
-    results_file = failed_dir / build.validation_file.name
+    results_file = failed_dir / "validation.json"
     if results_file.exists():
         results = json.loads(results_file.read_text(encoding="utf-8"))
         if not results.get("passed"):
@@ -193,63 +160,42 @@ def quarter_range(text: str) -> list[str]:
 
 
 def refresh(s: Settings, progress=print, quarters: list[str] | None = None) -> int:
-    """Write-audit-publish. `quarters` (a backfill) re-ingests exactly those quarters,
-    changed or not; otherwise the quarters with new or changed files are ingested."""
-    try:
-        with refresh_lock(s):
-            return _refresh(s, progress, quarters)
-    except RefreshBusy as exc:
-        progress(str(exc))
-        return 3
-
-
-def _refresh(s: Settings, progress, quarters: list[str] | None = None) -> int:
-    with warnings.catch_warnings():
-        # backfill_policy is marked beta; we rely on it knowingly (README, Operations).
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        from dagster_project.definitions import BUILD_ASSETS, resources
-        from dagster_project.defs.ingest.assets import ingest_assets
-
+    """Write-audit-publish by the refresh job. `quarters` (a backfill) re-ingests exactly
+    those quarters of every family, changed or not; otherwise the families and quarters
+    with new or changed files are ingested. 0 published, 1 blocked, 2 no sources, 3 busy."""
     if not quarters_with_files(s):
         progress(f"no source files under {s.sources_dir}")
         return 2
-    _settle(s, progress)
-    build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    build_dir = s.warehouse_dir / "builds" / build_id
-    build_dir.mkdir(parents=True)
-    build = settings(s.sources_dir, s.warehouse_dir, build_dir / s.working_database.name)
-    if s.working_database.exists():
-        shutil.copy2(s.working_database, build.database)
-    res = resources(WarehouseResource(sources_dir=str(s.sources_dir),
-                                      warehouse_dir=str(s.warehouse_dir),
-                                      build_database=str(build.database)))
-    ok = True
-    changed = quarters or changed_quarters(build)
+    try:  # answer "busy" before starting a run (the run takes the lock itself)
+        with refresh_lock(s):
+            pass
+    except RefreshBusy as exc:
+        progress(str(exc))
+        return 3
     if quarters:
+        families = family_names()
         progress(f"backfill: re-ingesting exactly {quarters[0]}..{quarters[-1]} "
                  f"({len(quarters)} quarters), changed or not")
-    if changed:
-        progress(f"ingesting {changed[0]}..{changed[-1]} ({len(changed)} changed quarters) "
-                 f"from {s.sources_dir}")
-        tags = {"dagster/asset_partition_range_start": changed[0],
-                "dagster/asset_partition_range_end": changed[-1]}
-        result = _run(ingest_assets, res, progress, tags, "ingest")
-        ok = result.success
-        _report_quarantined(build, result.run_id, progress)
+    else:
+        quarters, families = changed_quarters(s)
+    if quarters:
+        progress(f"ingesting {quarters[0]}..{quarters[-1]} ({len(quarters)} quarters; "
+                 f"{', '.join(families)}) from {s.sources_dir}")
     else:
         progress("no landed file changed since the last refresh")
-    if ok:
-        progress("building marts (dbt build), validating (Great Expectations) and publishing")
-        ok = _run(BUILD_ASSETS, res, progress, what="build, validate and publish").success
-    if ok:
-        os.replace(build.database, s.working_database)
-        shutil.rmtree(build_dir)
+    progress("then building marts (dbt build), validating (Great Expectations) and publishing")
+    result = _launch(s, progress, quarters, families)
+    failures = [_root_cause(e.event_specific_data.error) for e in result.all_events
+                if e.event_type_value == "STEP_FAILURE"]
+    if any(BUSY in f for f in failures):  # another refresh took the lock first
+        return 3
+    failed_dir = s.warehouse_dir / "failed" / result.run_id
+    database = s.working_database if result.success else failed_dir / s.working_database.name
+    _report_quarantined(database, s.quarantine_dir, result.run_id, progress)
+    if result.success:
         release = (s.releases_dir / "latest").resolve()
         _report_attention(release, progress)
         progress(f"release: {release}")
         return 0
-    failed_dir = s.warehouse_dir / "failed" / build_id
-    failed_dir.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(build_dir, failed_dir)
-    _report_failure(build, failed_dir, progress)
+    _report_failure(failed_dir, progress)
     return 1

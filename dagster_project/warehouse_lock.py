@@ -7,6 +7,9 @@ from contextlib import contextmanager
 
 from dagster_project.config import Settings
 
+# The start of the message a refused writer gets (tsdg refresh answers "busy" on it).
+BUSY = "another refresh is running on"
+
 
 class RefreshBusy(RuntimeError):
     pass
@@ -21,7 +24,7 @@ def refresh_lock(s: Settings):
         except BlockingIOError:
             lock.seek(0)
             holder = lock.read().strip() or "?"
-            raise RefreshBusy(f"another refresh is running on {s.warehouse_dir} (pid {holder}); "
+            raise RefreshBusy(f"{BUSY} {s.warehouse_dir} (pid {holder}); "
                               "nothing was written — try again when it has finished") from None
         lock.seek(0)
         lock.truncate()

@@ -1,37 +1,49 @@
-"""Resources: where the sources and the warehouse are (one Settings object, DOMAIN.md §7)."""
-
-from contextlib import contextmanager
+"""Resources: where the sources and the warehouse are (one Settings object, DOMAIN.md §7),
+and the run's build (write-audit-publish, dagster_project/write_audit_publish.py)."""
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from dagster_project.config import Settings, settings
-from dagster_project.warehouse_lock import RefreshBusy, refresh_lock
+from dagster_project.warehouse_lock import RefreshBusy
+from dagster_project.write_audit_publish import Build
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """Paths shared by every asset; defaults follow TSDG_SOURCES_DIR / TSDG_WAREHOUSE_DIR."""
+    """Paths shared by every asset; defaults follow TSDG_SOURCES_DIR / TSDG_WAREHOUSE_DIR.
+
+    The jobs run in one process (in-process executor), so one instance of this resource
+    lives for the whole run: the build it opens, and the writer lock, span every step."""
 
     sources_dir: str
     warehouse_dir: str
-    build_database: str | None = None  # a refresh's build file (write-audit-publish)
+    _build: Build | None = PrivateAttr(default=None)
 
     @property
     def settings(self) -> Settings:
-        return settings(self.sources_dir, self.warehouse_dir, self.build_database)
+        """The working warehouse's paths: for readers (the sensor), never for a run's writes."""
+        return settings(self.sources_dir, self.warehouse_dir)
 
-    @contextmanager
-    def writing(self):
-        """Hold the warehouse lock while a step writes. Under `tsdg refresh` (a build file
-        is set) the refresh already holds it; a run from the UI, a schedule or a sensor
-        takes it here and fails with a clear message if a refresh is writing."""
-        if self.build_database:
-            yield
-            return
-        try:
-            with refresh_lock(self.settings):
-                yield
-        except RefreshBusy as exc:
-            raise dg.Failure(description=str(exc)) from None
+    def build(self, context) -> Settings:
+        """This run's build (opened by the run's first step that needs it): its `database`
+        is the copy every step of the run reads and writes."""
+        if self._build is None:
+            try:
+                self._build = Build(self.settings, context.run.run_id, context.log.info)
+            except RefreshBusy as exc:
+                raise dg.Failure(description=str(exc)) from None
+        return self._build.settings
+
+    def promote(self) -> None:
+        """Called by the release step once the release is published."""
+        self._build.promote()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._build is not None:
+            retired = self._build.close()
+            if retired is not None:
+                context.log.warning(f"the build of this run was not published; kept in {retired}")
+            self._build = None
 
 
 def default_warehouse() -> WarehouseResource:

@@ -38,13 +38,18 @@ def test_the_schedule_runs_quarterly_in_taipei_time_for_the_newest_closed_quarte
 
 def _tick(landing, warehouse, cursor=None):
     resource = WarehouseResource(sources_dir=str(landing), warehouse_dir=str(warehouse))
-    context = dg.build_sensor_context(cursor=cursor, resources={"warehouse": resource})
-    result = landing_sensor(context)
+    with dg.build_sensor_context(cursor=cursor, resources={"warehouse": resource}) as context:
+        result = landing_sensor(context)
     return result.run_requests, result.cursor
 
 
 def _selection(request):
     return sorted("/".join(k.path) for k in request.asset_selection)
+
+
+def _range(request):
+    return (request.tags["dagster/asset_partition_range_start"],
+            request.tags["dagster/asset_partition_range_end"])
 
 
 def test_the_landing_sensor_requests_exactly_the_new_partitions_once(tiny_sample, tmp_path):
@@ -56,11 +61,12 @@ def test_the_landing_sensor_requests_exactly_the_new_partitions_once(tiny_sample
         for path in (sources / family).glob(f"{name}.*"):
             shutil.copy2(path, landing / family / path.name)
     requests, cursor = _tick(landing, tmp_path / "warehouse")
-    assert [r.partition_key for r in requests] == ["2024Q2", "2024Q3"]
-    assert _selection(requests[0]) == ["raw/county_submissions"]
+    # one run (one build, one release) over the range of the new quarters
+    assert len(requests) == 1
+    assert _range(requests[0]) == ("2024Q2", "2024Q3")
     downstream = sorted("/".join(k.path) for k in DOWNSTREAM_KEYS)
-    assert _selection(requests[1]) == sorted(["raw/labour_insurance", "raw/training_rosters",
-                                              *downstream])
+    assert _selection(requests[0]) == sorted(["raw/county_submissions", "raw/labour_insurance",
+                                              "raw/training_rosters", *downstream])
     # the second tick sees nothing new
     assert _tick(landing, tmp_path / "warehouse", cursor)[0] == []
     # a file touched but unchanged is not new; a changed one is, alone
@@ -71,8 +77,8 @@ def test_the_landing_sensor_requests_exactly_the_new_partitions_once(tiny_sample
     bli = landing / "labour_insurance" / "bli_11308.csv"
     bli.write_bytes(bli.read_bytes() + b"\n")
     requests, cursor = _tick(landing, tmp_path / "warehouse", cursor)
-    assert [(r.partition_key, _selection(r)) for r in requests] == [
-        ("2024Q3", sorted(["raw/labour_insurance", *downstream]))]
+    assert [(_range(r), _selection(r)) for r in requests] == [
+        (("2024Q3", "2024Q3"), sorted(["raw/labour_insurance", *downstream]))]
 
 
 def test_a_sensor_without_cursor_counts_what_the_warehouse_holds_as_seen(tiny_refreshed):
@@ -147,13 +153,15 @@ def test_two_concurrent_refreshes_one_publishes_one_is_refused(copies):
         assert con.sql("select count(*) from raw.landed_files").fetchall()[0][0] > 0
 
 
-def test_the_instance_queues_runs_one_at_a_time_and_writers_share_one_pool():
-    from dagster_project.definitions import ALL_ASSETS
+def test_the_instance_queues_runs_one_at_a_time_and_a_run_is_one_process():
+    from dagster_project.definitions import defs
+    from dagster_project.defs.operations.jobs import refresh_job
 
     config = yaml.safe_load((PROJECT_ROOT / "deploy" / "dagster.yaml").read_text())
     assert config["concurrency"]["runs"]["max_concurrent_runs"] == 1
-    assert config["concurrency"]["pools"]["default_limit"] == 1
-    assert {a.op.pool for a in ALL_ASSETS if a.op.name != "reference_data"} == {"warehouse"}
+    # the run's build and the writer lock live in one process for all of its steps
+    assert refresh_job.executor_def is dg.in_process_executor
+    assert defs.executor is dg.in_process_executor
 
 
 def test_the_scheduled_job_refreshes_one_quarter_end_to_end(copies):

@@ -225,7 +225,7 @@ def test_relanding_is_a_no_op_and_a_resubmission_is_a_new_vintage(copies, tmp_pa
 
 
 def test_a_stale_wal_is_checkpointed_and_an_orphaned_build_is_retired(tmp_path):
-    from dagster_project.refresh import _settle
+    from dagster_project.write_audit_publish import settle
 
     s = settings(tmp_path / "landing", tmp_path / "warehouse")
     s.warehouse_dir.mkdir()
@@ -243,7 +243,7 @@ def test_a_stale_wal_is_checkpointed_and_an_orphaned_build_is_retired(tmp_path):
     orphan.mkdir(parents=True)
     (orphan / "tsdg.duckdb").write_bytes(b"half-written")
     lines = []
-    _settle(s, lines.append)
+    settle(s, lines.append)
     assert not wal.exists()
     with duckdb.connect(str(s.working_database), read_only=True) as con:
         assert con.sql("select answer from kept").fetchall() == [(42,)]

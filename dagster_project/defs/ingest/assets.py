@@ -29,19 +29,16 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         description=f"{door().family(family).title_zh} — {door().family(family).description}",
         kinds={"duckdb", "python"},
-        # Warehouse writers share one pool (limit 1 in deploy/dagster.yaml) and the lock.
-        pool="warehouse",
         check_specs=[dg.AssetCheckSpec(
             "no_quarantined_files", asset=dg.AssetKey(["raw", family]),
             description="Warns when this run refused a file of the family (moved to "
                         "quarantine/<run>/ with a report for its sender).")],
     )
     def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        s = warehouse.settings
-        s.warehouse_dir.mkdir(parents=True, exist_ok=True)
+        s = warehouse.build(context)
         rows = files = 0
         quarantined = []
-        with warehouse.writing(), duckdb.connect(str(s.database), config=DUCKDB_CONFIG) as con:
+        with duckdb.connect(str(s.database), config=DUCKDB_CONFIG) as con:
             ensure_raw_tables(con)
             restore_quarantine_records(con, s.quarantine_dir)
             _, misnamed = landed_files(s.sources_dir, family)

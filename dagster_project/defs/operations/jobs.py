@@ -1,7 +1,9 @@
-"""The quarterly refresh job: ingest a quarter's partitions, build, validate, publish.
+"""The refresh job: ingest a range of quarters, build, validate, publish.
 
-Schedules and the landing sensor launch it with a partition key and, for the sensor, an
-asset selection of exactly the families that changed plus everything downstream.
+`tsdg refresh`, the quarterly schedule, the landing sensor and the UI all launch this one
+job. It runs in one process (the in-process executor) so that the run's build and the
+writer lock span all of its steps (write-audit-publish: dagster_project/write_audit_publish.py);
+DuckDB takes one writer at a time, so parallel steps would gain nothing.
 """
 
 import dagster as dg
@@ -21,4 +23,12 @@ refresh_job = dg.define_asset_job(
     description="Ingest one quarter of every source family, build the marts, validate "
                 "(blocking GX checks) and publish a release.",
     tags={"tsdg/job": "refresh"},
+    executor_def=dg.in_process_executor,
 )
+
+
+def range_tags(quarters: list[str]) -> dict[str, str]:
+    """A single run over the quarters from the first to the last (the ingest assets'
+    backfill policy is one run for a range)."""
+    return {"dagster/asset_partition_range_start": quarters[0],
+            "dagster/asset_partition_range_end": quarters[-1]}

@@ -18,14 +18,13 @@ MAX_AGE_DAYS = int(os.environ.get("TSDG_RELEASE_MAX_AGE_DAYS", "140"))
     group_name="publish",
     deps=[get_asset_key_for_model([dbt_models], m) for m in MARTS],
     kinds={"duckdb", "csv"},
-    pool="warehouse",
     description="A release folder under <warehouse>/releases/ and the `latest` pointer; "
                 "refuses to publish without this run's explicit validation pass.",
     # Stale when no release was published for a quarter and its deadline.
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(days=MAX_AGE_DAYS)),
 )
 def release(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    s = warehouse.settings
+    s = warehouse.build(context)
     # Blocking checks have gaps across dbt and Python assets: read the results ourselves.
     try:
         results = require_pass(s.validation_file, context.run.run_id)
@@ -39,8 +38,8 @@ def release(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> 
         "dbt_build": json.loads(summary_file.read_text()) if summary_file.exists() else {},
         "passed": True,
     }
-    with warehouse.writing():
-        folder = publish(s.database, s.releases_dir, validation,
-                         (s.validation_file, s.validation_file.with_suffix(".html")))
-    context.log.info(f"published {folder}")
+    folder = publish(s.database, s.releases_dir, validation,
+                     (s.validation_file, s.validation_file.with_suffix(".html")))
+    warehouse.promote()
+    context.log.info(f"published {folder}; this run's build is now the working warehouse")
     return dg.MaterializeResult(metadata={"release": dg.MetadataValue.path(str(folder))})

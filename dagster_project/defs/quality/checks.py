@@ -21,7 +21,7 @@ def _asset_key(table: str) -> dg.AssetKey:
            for s in SUITES],
 )
 def gx_validation(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
-    s = warehouse.settings
+    s = warehouse.build(context)
     results = validate(s.database, SUITES) | {"run_id": context.run.run_id}
     # The publish step reads this file and refuses to publish without an explicit pass.
     s.validation_file.write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")

@@ -18,8 +18,7 @@ REGISTRY_TABLES = ("indicators", "indicator_measures", "window_rules", "targets"
            for t in REGISTRY_TABLES],
 )
 def reference_data(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    s = warehouse.settings
-    s.warehouse_dir.mkdir(parents=True, exist_ok=True)
+    s = warehouse.build(context)
     frames = tables(REGISTRY_FILE)
     with duckdb.connect(str(s.database)) as con:
         con.execute("create schema if not exists registry")

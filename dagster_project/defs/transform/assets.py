@@ -24,19 +24,18 @@ class LayerGroups(DagsterDbtTranslator):
 
 # The manifest is prepared before the definitions load (`make setup`, `tsdg refresh`, the
 # tests: dagster_project/dbt_manifest.py), never by importing this module.
-@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, pool="warehouse",
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project,
             dagster_dbt_translator=LayerGroups())
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     # dbt runs in a subprocess; its profile takes the file being built from --vars.
-    target = {"tsdg_database": str(warehouse.settings.database),
-              "tsdg_memory_limit": DUCKDB_MEMORY_LIMIT}
-    with warehouse.writing():
-        invocation = dbt.cli(["build", "--vars", json.dumps(target)], context=context)
-        yield from invocation.stream()
+    s = warehouse.build(context)
+    target = {"tsdg_database": str(s.database), "tsdg_memory_limit": DUCKDB_MEMORY_LIMIT}
+    invocation = dbt.cli(["build", "--vars", json.dumps(target)], context=context)
+    yield from invocation.stream()
     # The publish step records what this build ran and how it ended.
     results = invocation.get_artifact("run_results.json")["results"]
     summary = Counter(r["status"] for r in results)
-    (warehouse.settings.database.parent / DBT_SUMMARY).write_text(json.dumps(dict(summary)))
+    (s.database.parent / DBT_SUMMARY).write_text(json.dumps(dict(summary)))
 
 
 def dbt_resource() -> DbtCliResource:

@@ -1,0 +1,74 @@
+"""What the landing area holds that the warehouse has not taken in: the one answer that
+`tsdg refresh` (which quarters to ingest) and the landing sensor (which run to request) use.
+
+A file counts as new when the warehouse has not loaded its (family, name, content); names,
+not paths, so a landing area copied or mounted elsewhere is not a change, and a file loaded
+and later removed from the landing area stays loaded. The sensor's cursor maps each file to
+(size, mtime_ns, sha256): a file is hashed again only when its size or time changed.
+"""
+
+import duckdb
+
+from dagster_project.config import Settings
+from dagster_project.defs.partitions import quarterly
+from dagster_project.ingest.files import digest_of, irregular_entries, landed_files, strays
+from dagster_project.lib.source_contract import family_names
+
+
+class WarehouseBusy(RuntimeError):
+    pass
+
+
+def received(s: Settings) -> set[tuple[str, str, str]]:
+    """(family, file name, sha256) the working warehouse has loaded."""
+    if not s.working_database.exists():
+        return set()
+    try:
+        with duckdb.connect(str(s.working_database), read_only=True) as con:
+            tables = {r[0] for r in con.execute("select table_schema || '.' || table_name "
+                                                "from information_schema.tables").fetchall()}
+            if "raw.landed_files" not in tables:
+                return set()
+            return set(con.execute("""select family, file_name, file_sha256 from raw.landed_files
+                                      where state in ('loaded', 'superseded')""").fetchall())
+    except duckdb.IOException as exc:  # a writer holds the file
+        raise WarehouseBusy(str(exc)) from None
+
+
+def scan(s: Settings, cursor: dict) -> tuple[dict[str, set[str]], dict]:
+    """({quarter: families with new content}, new cursor). Without a cursor, everything
+    the working warehouse already holds counts as seen."""
+    seen_before = received(s) if not cursor else set()
+    current, changed = {}, {}
+    refused_families = set()
+    for family in family_names():
+        good, misnamed = landed_files(s.sources_dir, family)
+        # Misnamed files, strays and entries that are not regular files are refused by any
+        # ingest run of their family, whatever its quarters.
+        refused = misnamed + strays(s.sources_dir, family) + [
+            p for p, _ in irregular_entries(s.sources_dir, family)]
+        for path, partitions in [(f.path, f.partitions) for f in good] + [(p, ()) for p in refused]:
+            key, stat = f"{family}/{path.name}", path.lstat()
+            seen = cursor.get(key)
+            if seen and seen[:2] == [stat.st_size, stat.st_mtime_ns]:
+                current[key] = seen
+                continue
+            sha = digest_of(path)[0] or "not a regular file"
+            current[key] = [stat.st_size, stat.st_mtime_ns, sha]
+            if (seen and seen[2] == sha) or (family, path.name, sha) in seen_before:
+                continue
+            if not partitions:
+                refused_families.add(family)
+            for partition in partitions:
+                changed.setdefault(partition, set()).add(family)
+    if refused_families:  # their family's ingest gives the verdict: make sure one runs
+        first = min(changed) if changed else quarterly.get_last_partition_key()
+        changed.setdefault(first, set()).update(refused_families)
+    return changed, current
+
+
+def changed_quarters(s: Settings) -> tuple[list[str], list[str]]:
+    """(quarters in order, families) with something the working warehouse has not taken in."""
+    changed, _ = scan(s, {})
+    quarters = [k for k in quarterly.get_partition_keys() if k in changed]
+    return quarters, sorted(set().union(*changed.values())) if changed else []
