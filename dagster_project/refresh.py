@@ -159,6 +159,10 @@ def quarter_range(text: str) -> list[str]:
     return keys[first:last + 1]
 
 
+def _quarters(quarters: list[str]) -> str:
+    return f"{len(quarters)} quarter" + ("s" if len(quarters) > 1 else "")
+
+
 def refresh(s: Settings, progress=print, quarters: list[str] | None = None) -> int:
     """Write-audit-publish by the refresh job. `quarters` (a backfill) re-ingests exactly
     those quarters of every family, changed or not; otherwise the families and quarters
@@ -175,11 +179,11 @@ def refresh(s: Settings, progress=print, quarters: list[str] | None = None) -> i
     if quarters:
         families = family_names()
         progress(f"backfill: re-ingesting exactly {quarters[0]}..{quarters[-1]} "
-                 f"({len(quarters)} quarters), changed or not")
+                 f"({_quarters(quarters)}), changed or not")
     else:
         quarters, families = changed_quarters(s)
     if quarters:
-        progress(f"ingesting {quarters[0]}..{quarters[-1]} ({len(quarters)} quarters; "
+        progress(f"ingesting {quarters[0]}..{quarters[-1]} ({_quarters(quarters)}; "
                  f"{', '.join(families)}) from {s.sources_dir}")
     else:
         progress("no landed file changed since the last refresh")

@@ -85,6 +85,6 @@ def card(release: Path, code: str, lang: str = "zh") -> str:
     sources = json.loads((release / "manifest.json").read_text(encoding="utf-8"))["source_files"]
     files = sorted((f for f in sources if f["family"] == family), key=lambda f: f["period"] or "")
     lines.append(f"\n{t['files']}: {len(files)} ({family}); "
-                 + ", ".join(f"{Path(f['path']).name} v{f['vintage']}" for f in files[-5:]))
+                 + ", ".join(f"{f['file']} v{f['vintage']}" for f in files[-5:]))
     lines.append(f"{t['release']}: {release.name}")
     return "\n".join(lines) + "\n"

@@ -77,11 +77,12 @@ def _write_csv(con, query: str, path: Path) -> int:
 
 def _source_files(con) -> list[dict]:
     """The current vintage of every submission: the files this release's figures use."""
-    rows = con.sql("""select family, source_file, file_sha256, vintage, submitter, period,
+    # The file's name, not its server path: a release is cited and shared outside.
+    rows = con.sql("""select family, file_name, file_sha256, vintage, submitter, period,
                              strftime(received_at, '%Y-%m-%dT%H:%M:%S')
                       from source_warehouse.raw.landed_files where state = 'loaded'
                       order by family, file_name""").fetchall()
-    return [{"family": f, "path": p, "sha256": h, "vintage": v, "submitter": s, "period": per,
+    return [{"family": f, "file": p, "sha256": h, "vintage": v, "submitter": s, "period": per,
              "received_at": r} for f, p, h, v, s, per, r in rows]
 
 
@@ -137,12 +138,17 @@ class NotValidated(RuntimeError):
     """Publication refused: no explicit validation pass for this build."""
 
 
+def _name(source: dict) -> str:
+    """A source file's name (releases before 2026-11-30 recorded its path)."""
+    return source.get("file") or Path(source["path"]).name
+
+
 def _changed_sources(previous: Path, sources: list[dict]) -> dict[str, list[str]]:
     """Per family, the source files added, removed or changed since `previous`."""
     old = json.loads((previous / "manifest.json").read_text(encoding="utf-8"))["source_files"]
     # By name: a landing area moved or mounted elsewhere is not a change of its files.
-    before = {(f["family"], Path(f["path"]).name): f["sha256"] for f in old}
-    after = {(f["family"], Path(f["path"]).name): f["sha256"] for f in sources}
+    before = {(f["family"], _name(f)): f["sha256"] for f in old}
+    after = {(f["family"], _name(f)): f["sha256"] for f in sources}
     changed: dict[str, list[str]] = {}
     for key in sorted(set(before) | set(after)):
         if before.get(key) != after.get(key):

@@ -41,9 +41,12 @@ def write_tidy(con: duckdb.DuckDBPyConnection, folder: Path, marts: tuple[str, .
     out.mkdir()
     counts = {}
     for mart in marts:
-        con.execute(f"copy marts.{mart} to '{out / (mart + '.parquet')}' "
+        # Rows in a fixed order: the same figures give the same files, whichever run (and
+        # whichever scan order of the build) produced them.
+        rows = f"select * from marts.{mart} order by all"
+        con.execute(f"copy ({rows}) to '{out / (mart + '.parquet')}' "
                     "(format parquet, compression zstd)")
-        frame = plain_numbers(con.sql(f"select * from marts.{mart}").df())
+        frame = plain_numbers(con.sql(rows).df())
         frame.to_csv(out / f"{mart}.csv", index=False, encoding="utf-8-sig", lineterminator="\n")
         counts[f"{DATA_DIR}/{mart}"] = len(frame)
     return counts

@@ -61,7 +61,9 @@ def test_review_table_achievement(refreshed):
 
 def test_manifest_lists_sources_and_validation(refreshed, sample):
     manifest = json.loads((refreshed.releases_dir / "latest" / "manifest.json").read_text())
-    files = {f["path"] for f in manifest["source_files"]}
+    files = {(f["family"], f["file"]) for f in manifest["source_files"]}
+    # names only: no server path is published
+    assert not any("/" in f["file"] for f in manifest["source_files"])
     assert len(files) == sum(1 for p in sample[0].rglob("*") if p.suffix in (".csv", ".xlsx"))
     assert all(len(f["sha256"]) == 64 for f in manifest["source_files"])
     dbt_build = manifest["validation"]["dbt_build"]

@@ -209,7 +209,7 @@ def test_relanding_is_a_no_op_and_a_resubmission_is_a_new_vintage(copies, tmp_pa
     assert [(v, current) for v, current, _ in vintages] == [(1, False), (2, True)]
     assert vintages[1][2] == vintages[0][2] + 7
     manifest = json.loads((copies.releases_dir / "latest" / "manifest.json").read_text(encoding="utf-8"))
-    used = [f for f in manifest["source_files"] if f["path"].endswith(submission.name)]
+    used = [f for f in manifest["source_files"] if f["file"] == submission.name]
     assert [f["vintage"] for f in used] == [2]
 
     # 3. The figures as of the first vintage are the previous release's figures.
