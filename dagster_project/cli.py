@@ -150,6 +150,13 @@ def cmd_indicator(args) -> int:
     return 0
 
 
+def cmd_contract(args) -> int:
+    from dagster_project.lib.contract_doc import markdown
+
+    print(markdown())
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="tsdg", description="T-SDG labour indicator warehouse")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -189,6 +196,9 @@ def main(argv=None) -> int:
     p.add_argument("--warehouse")
     p.add_argument("--out", help="folder for the letters (default <warehouse>/letters/<quarter>)")
     p.set_defaults(fn=cmd_senders)
+    p = sub.add_parser("contract", help="the contract at the door (registry/sources.yml) as the "
+                                         "markdown table the README quotes")
+    p.set_defaults(fn=cmd_contract)
     args = parser.parse_args(argv)
     return args.fn(args)
 

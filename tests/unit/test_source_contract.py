@@ -93,3 +93,13 @@ def test_a_contract_that_contradicts_itself_is_refused(tmp_path, monkeypatch):
         finally:
             monkeypatch.undo()
             source_contract.door.cache_clear()
+
+
+def test_the_readme_contract_section_is_the_registry():
+    from dagster_project.lib.contract_doc import markdown, section_of
+
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    assert section_of(readme) == markdown(), "README is stale: paste the output of `tsdg contract`"
+    # and it says what the registry says, e.g. the matched-savings cap and every owner unit
+    assert "相對存款配合款金額 ≤ 相對存款參與人數 × 9,000" in markdown()
+    assert all(f"`{u.code}`" in markdown() for u in door().units)
