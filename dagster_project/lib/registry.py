@@ -124,5 +124,11 @@ def contract_tables() -> dict[str, pd.DataFrame]:
              for u in d.units for family in (u.sends or (None,))]
     flow_rows = [{"flow_code": code, "family": f.name, "definition": definition}
                  for f in d.families.values() for code, definition in f.flows.items()]
+    # Every closed list of values a column may hold (the audit checks staged rows against
+    # these rather than a copy of the list in a GX suite).
+    codes = [{"family": f.name, "column_name": c.name, "code": code}
+             for f in d.families.values() for c in f.columns
+             for code in (c.allowed or (f.measure_codes if c.type == "measure_code" else ()))
+             if code != ""]
     return {"families": pd.DataFrame(families), "units": pd.DataFrame(units),
-            "flows": pd.DataFrame(flow_rows)}
+            "flows": pd.DataFrame(flow_rows), "codelists": pd.DataFrame(codes)}

@@ -93,10 +93,15 @@ def test_a_defect_of_the_warehouse_itself_blocks_publication(copies, release_dig
         con.execute("""insert into raw.labour_insurance by name
                        select * replace ('99999' as county_code) from raw.labour_insurance
                        where period_month = '2024-04-01' and county_code = '63000'""")
+        # and a measure code outside the registry's codelist (checked against registry.codelists)
+        con.execute("""insert into raw.labour_insurance by name
+                       select * replace ('BOGUS_MEASURE' as measure_code) from raw.labour_insurance
+                       where period_month = '2024-05-01' and county_code = '63000' limit 1""")
     code, output = _refresh(copies)
     assert code == 1, output
     assert "publication blocked" in output
     assert "county_code in counties.csv" in output
+    assert "measure_code in its codelist (registry/sources.yml)" in output
     assert release_digest(copies) == before
     failed = list((copies.warehouse_dir / "failed").iterdir())
     assert len(failed) == 1 and (failed[0] / "validation.html").exists()

@@ -31,3 +31,14 @@ def test_every_target_refers_to_a_registry_measure():
     aliases = dict(t["indicators"].dropna(subset=["alias_of"])[["indicator_code", "alias_of"]].values)
     for r in t["targets"].itertuples():
         assert (aliases.get(r.indicator_code, r.indicator_code), r.measure, r.group_code) in defined
+
+
+def test_codelists_come_from_the_contract():
+    from dagster_project.lib.registry import contract_tables
+    from dagster_project.lib.source_contract import door
+
+    codes = contract_tables()["codelists"]
+    li = set(codes.query("family == 'labour_insurance' and column_name == 'measure_code'")["code"])
+    assert li == set(door().family("labour_insurance").measure_codes) and len(li) == 6
+    programmes = codes.query("family == 'training_rosters' and column_name == 'programme'")
+    assert "職前訓練" in set(programmes["code"]) and "" not in set(codes["code"])

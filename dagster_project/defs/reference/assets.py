@@ -8,7 +8,7 @@ from dagster_project.defs.resources import WarehouseResource
 from dagster_project.lib.registry import tables
 
 REGISTRY_TABLES = ("indicators", "indicator_measures", "window_rules", "targets", "counties",
-                   "branches", "families", "units", "flows", "parameters")
+                   "branches", "families", "units", "flows", "parameters", "codelists")
 
 
 @dg.multi_asset(
