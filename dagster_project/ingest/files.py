@@ -161,12 +161,17 @@ def digest_of(path: Path) -> tuple[str | None, int]:
     return digest.hexdigest(), size
 
 
+# What a landed file may be encoded in, tried in this order (UTF-8 without a BOM decodes as
+# utf-8-sig too). The sample generator writes every one of them.
+ENCODINGS = ("utf-8-sig", "cp950", "big5hkscs")
+
+
 def decode(path: Path, data: bytes) -> str:
     """UTF-8 (with or without BOM), else CP950, else Big5-HKSCS — all strict. Never latin-1,
     which would 'succeed' with mojibake."""
     if not data.strip():
         raise BadFile("the file is empty")
-    for encoding in ("utf-8-sig", "cp950", "big5hkscs"):
+    for encoding in ENCODINGS:
         try:
             return data.decode(encoding)
         except UnicodeDecodeError as exc:

@@ -57,17 +57,24 @@ def parse_roc_year_month(raw: str | None) -> date:
     return date(year, month, 1)
 
 
+# Every shape parse_date accepts, as a writer: the sample generator uses each of them, so
+# our own tests cannot pass on a narrower reading of the contract.
+DATE_FORMS = {
+    "slash": lambda roc, d: f"{roc}/{d.month:02d}/{d.day:02d}",
+    "compact": lambda roc, d: f"{roc}{d.month:02d}{d.day:02d}",
+    "dash": lambda roc, d: f"{roc}-{d.month:02d}-{d.day:02d}",
+    "dot": lambda roc, d: f"{roc}.{d.month:02d}.{d.day:02d}",
+    "short_slash": lambda roc, d: f"{roc}/{d.month}/{d.day}",
+    "cjk": lambda roc, d: f"民國{roc}年{d.month}月{d.day}日",
+    "cjk_bare": lambda roc, d: f"{roc}年{d.month}月{d.day}日",
+    "gregorian": lambda roc, d: d.isoformat(),
+    "gregorian_slash": lambda roc, d: f"{d.year}/{d.month:02d}/{d.day:02d}",
+    "gregorian_compact": lambda roc, d: f"{d.year}{d.month:02d}{d.day:02d}",
+}
+
+
 def to_roc(day: date, form: str) -> str:
     """Write a date the way one sender would (used by the sample generator)."""
-    roc = day.year - ROC_OFFSET
-    if form == "slash":
-        return f"{roc}/{day.month:02d}/{day.day:02d}"
-    if form == "compact":
-        return f"{roc}{day.month:02d}{day.day:02d}"
-    if form == "dash":
-        return f"{roc}-{day.month:02d}-{day.day:02d}"
-    if form == "cjk":
-        return f"民國{roc}年{day.month}月{day.day}日"
-    if form == "gregorian":
-        return day.isoformat()
-    raise ValueError(form)
+    if form not in DATE_FORMS:
+        raise ValueError(form)
+    return DATE_FORMS[form](day.year - ROC_OFFSET, day)

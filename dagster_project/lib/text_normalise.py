@@ -3,6 +3,11 @@
 # Full-width digits, letters and the punctuation that appears in dates and numbers.
 FULLWIDTH_MAP = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
 FULLWIDTH_MAP[0x3000] = ord(" ")  # ideographic space
+# Look-alikes of / - . that Big5 decoders produce: the byte pair Big5-HKSCS writes for
+# ／ (A2 41) decodes under CP950 as ∕ DIVISION SLASH, so a full-width date 112／07／16 sent
+# in Big5-HKSCS arrives as 112∕07∕16. Minus signs and small forms come from other tools.
+FULLWIDTH_MAP.update({0x2215: ord("/"), 0x2044: ord("/"), 0x2212: ord("-"), 0xFE63: ord("-"),
+                      0x2010: ord("-"), 0x2011: ord("-"), 0xFE52: ord(".")})
 
 
 def to_halfwidth(text: str) -> str:

@@ -3,7 +3,8 @@
 import hashlib
 from dataclasses import dataclass
 
-from dagster_project.lib.roc_dates import to_roc
+from dagster_project.ingest.files import ENCODINGS
+from dagster_project.lib.roc_dates import DATE_FORMS, to_roc
 from dagster_project.lib.source_contract import door
 
 _FULLWIDTH_DIGITS = str.maketrans("0123456789/-,", "０１２３４５６７８９／－，")
@@ -11,14 +12,14 @@ _FULLWIDTH_DIGITS = str.maketrans("0123456789/-,", "０１２３４５６７８�
 
 @dataclass(frozen=True)
 class Mess:
-    encoding: str  # utf-8, utf-8-sig or cp950
-    date_form: str  # slash, compact, dash, cjk, gregorian
+    encoding: str  # one of WRITTEN_ENCODINGS
+    date_form: str  # one of roc_dates.DATE_FORMS
     fullwidth: bool  # digits written full-width
     thousands: bool  # counts written with thousands separators
     tai: bool  # 臺 written as 台
     group_separator: str
     crlf: bool
-    unit_form: str  # how an owner unit is named: code, name_zh, short_zh or name_en
+    unit_form: int  # which of an owner unit's names (code, names, variants) a file uses
 
     def date(self, day) -> str:
         if day is None:
@@ -37,19 +38,24 @@ class Mess:
 
     def unit(self, code: str) -> str:
         """Any registered name of the unit: a sender may write any of them."""
-        unit = next(u for u in door().units if u.code == code)
-        return getattr(unit, self.unit_form)
+        names = next(u for u in door().units if u.code == code).names
+        return names[self.unit_form % len(names)]
+
+
+# Plain UTF-8 (no BOM) besides every encoding the door decodes; UTF-8 and CP950 weighted as
+# the senders use them most.
+WRITTEN_ENCODINGS = ("utf-8", "utf-8", *ENCODINGS, "cp950")
 
 
 def mess_for(seed: int, file_name: str) -> Mess:
     h = hashlib.sha256(f"{seed}:{file_name}".encode()).digest()
     return Mess(
-        encoding=("utf-8", "utf-8-sig", "cp950", "utf-8", "cp950")[h[0] % 5],
-        date_form=("slash", "compact", "dash", "gregorian", "slash", "cjk")[h[1] % 6],
+        encoding=WRITTEN_ENCODINGS[h[0] % len(WRITTEN_ENCODINGS)],
+        date_form=tuple(DATE_FORMS)[h[1] % len(DATE_FORMS)],
         fullwidth=h[2] % 10 == 0,
         thousands=h[3] % 3 == 0,
         tai=h[4] % 2 == 0,
         group_separator="、" if h[5] % 3 else ";",
         crlf=h[6] % 4 == 0,
-        unit_form=("code", "name_zh", "short_zh", "name_en")[h[7] % 4],
+        unit_form=h[7],
     )

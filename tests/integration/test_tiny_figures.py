@@ -75,3 +75,27 @@ def test_no_source_id_anywhere_in_the_tiny_warehouse(tiny_refreshed):
     ids = source_ids(tiny_refreshed.sources_dir)
     assert len(ids) > 10_000
     assert leaks(tiny_refreshed.warehouse_dir, ids, is_quarantined_original) == {}
+
+
+def test_the_sample_uses_every_form_the_contract_permits_and_all_of_it_loads(tiny_sample,
+                                                                             tiny_refreshed):
+    """Every encoding the door decodes (and plain UTF-8), every date shape it parses, every
+    name of an owner unit: our own tests cannot pass on a narrower reading."""
+    from dagster_project.ingest.files import ENCODINGS
+    from dagster_project.lib.roc_dates import DATE_FORMS
+    from dagster_project.sample.mess import mess_for
+
+    sources, manifest = tiny_sample
+    files = [p for f in family_names() for p in (sources / f).iterdir()]
+    # county workbooks are planned by stem (one plan for the .csv or .xlsx a county sends)
+    plans = {p: mess_for(manifest["seed"], p.stem if p.parent.name == "county_submissions"
+                         else p.name) for p in files}
+    assert {m.encoding for m in plans.values()} == {"utf-8", *ENCODINGS}
+    assert {m.date_form for m in plans.values()} == set(DATE_FORMS)
+    tallies = [m for p, m in plans.items() if p.parent.name == "programme_tallies"]
+    longest = max(len(u.names) for u in door().units)
+    assert {m.unit_form % longest for m in tallies} == set(range(longest))
+    # and the door took every one of them in
+    with duckdb.connect(str(tiny_refreshed.working_database), read_only=True) as con:
+        states = dict(con.execute("select state, count(*) from raw.landed_files group by 1").fetchall())
+    assert states == {"loaded": len(files)}

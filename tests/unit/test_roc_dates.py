@@ -2,7 +2,13 @@ from datetime import date
 
 import pytest
 
-from dagster_project.lib.roc_dates import InvalidDate, parse_date, parse_roc_year_month
+from dagster_project.lib.roc_dates import (
+    DATE_FORMS,
+    InvalidDate,
+    parse_date,
+    parse_roc_year_month,
+    to_roc,
+)
 
 
 @pytest.mark.parametrize("text", [
@@ -38,3 +44,17 @@ def test_roc_year_month():
     assert parse_roc_year_month("10601") == date(2017, 1, 1)
     with pytest.raises(InvalidDate):
         parse_roc_year_month("11313")
+
+
+@pytest.mark.parametrize("form", sorted(DATE_FORMS))
+def test_every_form_the_sample_writes_reads_back(form):
+    assert parse_date(to_roc(date(2024, 3, 5), form)) == date(2024, 3, 5)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp950", "big5hkscs"])
+def test_a_full_width_date_survives_every_big5_decoder(encoding):
+    """Big5-HKSCS writes ／ as A2 41, which CP950 (tried first) reads as ∕ (U+2215)."""
+    from dagster_project.ingest.files import decode
+
+    raw = "１１３／０３／０５".encode(encoding)
+    assert parse_date(decode(None, raw)) == date(2024, 3, 5)
