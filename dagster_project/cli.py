@@ -150,6 +150,19 @@ def cmd_indicator(args) -> int:
     return 0
 
 
+def cmd_templates(args) -> int:
+    from dagster_project.publish.templates import write_templates
+
+    try:
+        written = write_templates(args.quarter, Path(args.out), args.county)
+    except ValueError as exc:
+        print(f"templates: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(written)} template(s) for {args.quarter.upper()} in {args.out}"
+          + (f", e.g. {written[0].name}" if written else ""))
+    return 0 if written else 2
+
+
 def cmd_contract(args) -> int:
     from dagster_project.lib.contract_doc import markdown
 
@@ -196,6 +209,12 @@ def main(argv=None) -> int:
     p.add_argument("--warehouse")
     p.add_argument("--out", help="folder for the letters (default <warehouse>/letters/<quarter>)")
     p.set_defaults(fn=cmd_senders)
+    p = sub.add_parser("templates", help="a submission workbook per county for a quarter, "
+                                          "generated from the contract (validation, instructions)")
+    p.add_argument("--quarter", required=True, metavar="2025Q3")
+    p.add_argument("--out", required=True, help="folder for the workbooks")
+    p.add_argument("--county", help="one county code, e.g. 65000")
+    p.set_defaults(fn=cmd_templates)
     p = sub.add_parser("contract", help="the contract at the door (registry/sources.yml) as the "
                                          "markdown table the README quotes")
     p.set_defaults(fn=cmd_contract)

@@ -4,6 +4,7 @@ files, parsed in Python into a pandas frame per file."""
 import csv
 import io
 import zipfile
+from datetime import date, datetime, time
 
 import pandas as pd
 from openpyxl import load_workbook
@@ -237,6 +238,21 @@ def _check_counties(r: RowReader, rows: list[dict], totals: list) -> None:
                                                  f"{measure} sum to {sum(parts):,}")
 
 
+def _cell_text(value) -> str:
+    """A cell as the text a sender would have typed: a date cell (Excel stores a date typed
+    into a date-formatted or date-validated cell as a date) as its ISO date, a whole number
+    stored as a float as that number."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime) and value.time() == time(0):
+        return value.date().isoformat()
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
 def _xlsx_rows(landed: LandedFile, data: bytes, sheet: str,
                columns: dict[str, str]) -> tuple[list[tuple[int, dict]], dict[str, str]]:
     """(rows, header → column letter) of the form's sheet."""
@@ -254,7 +270,7 @@ def _xlsx_rows(landed: LandedFile, data: bytes, sheet: str,
         if i > limit:
             wb.close()
             raise whole_file(landed.name, f"too large: more than {limit:,} rows", sheet=sheet)
-        cells.append((i, ["" if v is None else str(v).strip() for v in row]))
+        cells.append((i, [_cell_text(v) for v in row]))
     wb.close()
     # A title row may sit above the header: the header is the first row starting with the
     # contract's first column (縣市).

@@ -46,3 +46,12 @@ def texts(wording: str) -> dict[str, str]:
     details = defaultdict(str, {k: v or "" for k, v in rule.match.search(wording).groupdict().items()})
     return {"rule_id": rule.id, "zh": rule.zh.format_map(details), "en": rule.en.format_map(details),
             "fix_zh": rule.fix_zh, "fix_en": rule.fix_en}
+
+
+def rule_text(rule_id: str, **details: str) -> dict[str, str]:
+    """The texts of one rule by id, its details given (for what is said before a file
+    exists: the county templates' validation messages)."""
+    rule = next(r for r in rules() if r.id == rule_id)
+    filled = defaultdict(str, details)
+    return {"rule_id": rule.id, "zh": rule.zh.format_map(filled), "en": rule.en.format_map(filled),
+            "fix_zh": rule.fix_zh, "fix_en": rule.fix_en}

@@ -49,6 +49,7 @@ class Family:
     description: str
     pattern: re.Pattern
     example: str
+    name_template: str  # str.format over the pattern's groups (e.g. {county}_{roc}Q{q}.{ext})
     sender_kind: str  # county / branch / unit
     sender_field: str | None  # the file-name group naming the sender
     sender_code: str | None  # a family with one fixed sender
@@ -159,8 +160,11 @@ def _family(name: str, raw: dict, units: set[str]) -> Family:
     if sender.get("code") and sender["code"] not in units:
         raise ContractError(f"{where}: sender {sender['code']} is not a unit")
     pattern = re.compile(raw["file_name"]["pattern"])
-    if not pattern.match(raw["file_name"]["example"]):
+    example = pattern.match(raw["file_name"]["example"])
+    if not example:
         raise ContractError(f"{where}: the example does not match the pattern")
+    if raw["file_name"]["template"].format(**example.groupdict()) != example.group(0):
+        raise ContractError(f"{where}: the file-name template does not rebuild the example")
     if bool(sender.get("field")) == bool(sender.get("code")) or (
             sender.get("field") and sender["field"] not in pattern.groupindex):
         raise ContractError(f"{where}: sender names one file-name group or one fixed code")
@@ -182,7 +186,8 @@ def _family(name: str, raw: dict, units: set[str]) -> Family:
                             f"column not in the contract: {sorted(named - names)}")
     return Family(
         name=name, title_zh=raw["title_zh"], description=raw["description"], pattern=pattern,
-        example=raw["file_name"]["example"], sender_kind=sender["kind"],
+        example=raw["file_name"]["example"], name_template=raw["file_name"]["template"],
+        sender_kind=sender["kind"],
         sender_field=sender.get("field"), sender_code=sender.get("code"),
         period=raw["period"], raw_table=raw["raw_table"], reader=raw["reader"], flow_prefix=raw["flow_prefix"],
         person_level=bool(raw["person_level"]), quotable=frozenset(raw.get("quotable", ())),
