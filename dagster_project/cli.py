@@ -163,6 +163,43 @@ def cmd_templates(args) -> int:
     return 0 if written else 2
 
 
+def cmd_revalidate(args) -> int:
+    from datetime import UTC, datetime
+
+    from dagster_project.config import settings
+    from dagster_project.ingest.revalidate import revalidate, write_report
+    from dagster_project.lib.source_contract import ContractError, use_contract
+
+    s = settings(None, args.warehouse)
+    if not s.working_database.exists():
+        print(f"no warehouse at {s.working_database}: run `tsdg refresh` first", file=sys.stderr)
+        return 2
+    try:
+        if args.contract:
+            use_contract(args.contract)
+    except (ContractError, OSError, KeyError) as exc:
+        print(f"revalidate: the contract {args.contract} cannot be used: {exc}", file=sys.stderr)
+        return 2
+    verdicts = revalidate(s, args.family, progress=_progress)
+    out = Path(args.out) if args.out else (s.warehouse_dir / "revalidation" /
+                                           f"revalidation-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.csv")
+    write_report(verdicts, out)
+    refuse = [v for v in verdicts if v.changed and v.state == "loaded"]
+    accept = [v for v in verdicts if v.changed and v.state == "quarantined"]
+    gone = [v for v in verdicts if v.now == "unavailable"]
+    print(f"{len(verdicts)} file(s) checked against {args.contract or 'registry/sources.yml'}: "
+          f"{len(refuse)} loaded file(s) would now be refused, {len(accept)} refused file(s) "
+          f"would now be taken in, {len(gone)} could not be read again")
+    for v in refuse:
+        print(f"WOULD REFUSE {v.family}/{v.file_name} (vintage {v.vintage}, received "
+              f"{v.received_at}, loaded {v.loaded_at}): {v.rule} — {v.rule_zh}")
+    for v in accept:
+        print(f"WOULD ACCEPT {v.family}/{v.file_name} (received {v.received_at}, refused "
+              f"{v.loaded_at}: {v.before})")
+    print(f"report: {out}")
+    return 0
+
+
 def cmd_contract(args) -> int:
     from dagster_project.lib.contract_doc import markdown
 
@@ -215,6 +252,13 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="folder for the workbooks")
     p.add_argument("--county", help="one county code, e.g. 65000")
     p.set_defaults(fn=cmd_templates)
+    p = sub.add_parser("revalidate", help="check every loaded and quarantined file against the "
+                                           "contract as it is now (or a draft); loads nothing")
+    p.add_argument("--family", help="one family, e.g. county_submissions")
+    p.add_argument("--contract", metavar="FILE", help="a draft of registry/sources.yml to try")
+    p.add_argument("--warehouse")
+    p.add_argument("--out", help="CSV report (default <warehouse>/revalidation/revalidation-<time>.csv)")
+    p.set_defaults(fn=cmd_revalidate)
     p = sub.add_parser("contract", help="the contract at the door (registry/sources.yml) as the "
                                          "markdown table the README quotes")
     p.set_defaults(fn=cmd_contract)

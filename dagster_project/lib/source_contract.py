@@ -5,6 +5,7 @@ quoting rules. Readers, lifecycle, assets and dbt (registry.families) take them 
 import re
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import yaml
 
@@ -213,6 +214,16 @@ def door() -> Door:
                 first_year=int(raw["coverage"]["first_year"]),
                 deadline_days=int(raw["submissions"]["deadline_days"]),
                 families=families, units=units, target_groups=tuple(raw["target_groups"]))
+
+
+def use_contract(path) -> None:
+    """Read the contract from another file from now on (`tsdg revalidate --contract`: a
+    draft of the registry, tried before it is adopted). For a one-shot command."""
+    global SOURCES_REGISTRY_FILE
+    SOURCES_REGISTRY_FILE = Path(path).resolve()
+    door.cache_clear()
+    _unit_index.cache_clear()
+    door()  # a broken draft fails here, with ContractError
 
 
 def flows() -> dict[str, str]:
