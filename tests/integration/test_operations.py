@@ -81,6 +81,31 @@ def test_the_landing_sensor_requests_exactly_the_new_partitions_once(tiny_sample
         (("2024Q3", "2024Q3"), sorted(["raw/labour_insurance", *downstream]))]
 
 
+def test_a_sensor_request_runs_as_one_run_that_publishes(copies):
+    """The daemon launches the request as the job with its tags and selection."""
+    from dagster_project.definitions import ALL_ASSETS, gx_validation, resources
+    from dagster_project.defs.operations.jobs import refresh_job
+
+    bli = copies.sources_dir / "labour_insurance" / "bli_11304.csv"
+    bli.write_bytes(bli.read_bytes() + b"\n")  # new content, same figures
+    [request], _ = _tick(copies.sources_dir, copies.warehouse_dir)
+    assert _range(request) == ("2024Q2", "2024Q2")
+    previous = (copies.releases_dir / "latest").resolve()
+    warehouse = WarehouseResource(sources_dir=str(copies.sources_dir),
+                                  warehouse_dir=str(copies.warehouse_dir))
+    job = dg.Definitions(assets=ALL_ASSETS, asset_checks=[gx_validation], jobs=[refresh_job],
+                         resources=resources(warehouse)).resolve_job_def(refresh_job.name)
+    run = job.execute_in_process(tags=request.tags, asset_selection=request.asset_selection,
+                                 instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    assert run.success
+    assert (copies.releases_dir / "latest").resolve() != previous
+    with duckdb.connect(str(copies.working_database), read_only=True) as con:
+        assert con.execute("""select vintage from raw.landed_files where file_name = ?
+                              and state = 'loaded'""", [bli.name]).fetchall() == [(2,)]
+    # and the next tick, without a cursor, sees nothing new
+    assert _tick(copies.sources_dir, copies.warehouse_dir)[0] == []
+
+
 def test_a_sensor_without_cursor_counts_what_the_warehouse_holds_as_seen(tiny_refreshed):
     requests, cursor = _tick(tiny_refreshed.sources_dir, tiny_refreshed.warehouse_dir)
     assert requests == []

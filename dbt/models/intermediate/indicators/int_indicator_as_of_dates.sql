@@ -1,6 +1,7 @@
 -- The as-of dates of each indicator: every month-end (quarter-end for quarterly sources)
 -- from its first rule year up to the last month its source reaches — or the last period
--- whose every file was refused: its figures are published withheld, never left out.
+-- whose every file was refused, or whose submissions are missing: its figures are
+-- published withheld, never left out.
 with
 
 indicators as (
@@ -34,16 +35,34 @@ refused_span as (
     group by all
 ),
 
+-- Submissions of the indicator's family that are expected but missing, up to the last
+-- month any source reaches: a family that sent nothing at all still has its figures
+-- published (withheld, naming the missing submissions), never left out.
+horizon as (
+    select max(period_month) as last_month from flows
+),
+
+missing_span as (
+    select family, max(date_trunc('month', period_end)) as last_month
+    from {{ ref('submission_status') }}, horizon
+    where status = 'missing' and is_expected and period_end <= last_day(horizon.last_month)
+    group by all
+),
+
 data_span as (
     select
         measures.indicator_code,
-        greatest(max(source_span.last_month), max(refused_span.last_month)) as last_month,
+        greatest(max(source_span.last_month), max(refused_span.last_month),
+                 max(missing_span.last_month)) as last_month,
     from measures
     inner join indicators using (indicator_code)
-    inner join source_span
+    left join source_span
         on source_span.flow_source = split_part(measures.numerator_flow, '.', 1)
     left join refused_span on refused_span.family = indicators.source_family
+    left join missing_span on missing_span.family = indicators.source_family
     group by all
+    having greatest(max(source_span.last_month), max(refused_span.last_month),
+                    max(missing_span.last_month)) is not null
 ),
 
 months as (

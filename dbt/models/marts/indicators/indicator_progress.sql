@@ -30,7 +30,11 @@ joined as (
         actual.display_value as target_year_actual,
         actual.as_of as target_year_as_of,
         actual.window_start as target_year_window_start,
-        actual.incomplete_reason as target_year_incomplete_reason,
+        -- No figure for the target year is withheld too, with the reason: the data of the
+        -- warehouse do not reach its 31 December yet (or its source sent nothing for it).
+        coalesce(actual.incomplete_reason, case when actual.as_of is null then
+            'no figure for ' || targets.target_year || ' yet: the data do not reach 31 December '
+            || targets.target_year end) as target_year_incomplete_reason,
     from targets
     inner join indicators using (indicator_code)
     left join headline_values as baseline
