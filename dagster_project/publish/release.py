@@ -94,6 +94,7 @@ def _attention(con) -> dict:
         return {"count": len(rows), "first": rows[:10]}
     return {
         "withheld_figures": named("""select indicator_code || ' ' || measure || ' ' || group_code
+            || coalesce(' from ' || strftime(window_start, '%Y-%m-%d'), '')
             || ' as of ' || strftime(as_of, '%Y-%m-%d') || ': ' || incomplete_reason
             from marts.indicator_values where not is_complete order by as_of desc, 1"""),
         "overdue_submissions": named("""select family || ' ' || period || ' ' || submitter_name

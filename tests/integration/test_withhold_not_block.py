@@ -76,3 +76,39 @@ def test_sdmx_flags_the_withheld_figures_and_leaves_them_empty(refused_quarter):
     assert set(withheld.OBS_STATUS) == {"L"}
     assert withheld.OBS_VALUE.isna().all()
     assert withheld.OBS_COMMENT.str.contains("county_submissions 2025Q4").all()
+
+
+def test_families_that_sent_nothing_at_all_are_published_withheld(tiny_sample, tmp_path):
+    """A first landing with only some families: the others' figures exist, withheld, and
+    name the submissions they wait for; the release publishes."""
+    import shutil
+
+    from dagster_project.config import settings
+
+    sources = tiny_sample[0]
+    landing = tmp_path / "landing"
+    for family, stem in (("county_submissions", "63000_113Q2"), ("labour_insurance", "bli_11308"),
+                         ("training_rosters", "roster_113Q3_T")):
+        (landing / family).mkdir(parents=True, exist_ok=True)
+        for path in (sources / family).glob(f"{stem}.*"):
+            shutil.copy2(path, landing / family / path.name)
+    s = settings(landing, tmp_path / "warehouse")
+    lines = []
+    assert refresh(s, progress=lines.append) == 0, "\n".join(lines[-40:])
+    with duckdb.connect(str(s.releases_dir / "latest" / "release.duckdb"), read_only=True) as con:
+        rows = dict(con.execute("""select i.source_family, list(distinct v.incomplete_reason)
+                                   from marts.indicator_values v
+                                   join registry.indicators i using (indicator_code)
+                                   where v.as_of = '2024-09-30' and v.is_headline
+                                     and i.source_family in ('employment_services', 'programme_tallies')
+                                     and not v.is_complete and v.indicator_value is null
+                                   group by 1""").fetchall())
+        sent_nothing = {r[0] for r in con.execute(
+            """select indicator_code from registry.indicators
+               where source_family in ('employment_services', 'programme_tallies')
+                 and alias_of is null""").fetchall()}
+        published = {r[0] for r in con.execute(
+            "select distinct indicator_code from marts.indicator_values").fetchall()}
+    assert sent_nothing <= published
+    assert any("employment_services 2024Q" in r and ": missing" in r for r in rows["employment_services"])
+    assert any("programme_tallies 2024 " in r and ": missing" in r for r in rows["programme_tallies"])

@@ -43,9 +43,10 @@ horizon as (
 ),
 
 missing_span as (
-    select family, max(date_trunc('month', period_end)) as last_month
+    select family,
+        max(date_trunc('month', least(period_end, last_day(horizon.last_month)))) as last_month
     from {{ ref('submission_status') }}, horizon
-    where status = 'missing' and is_expected and period_end <= last_day(horizon.last_month)
+    where status = 'missing' and is_expected and period_start <= horizon.last_month
     group by all
 ),
 

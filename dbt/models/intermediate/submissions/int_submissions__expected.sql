@@ -31,10 +31,32 @@ received as (
     where state in ('loaded', 'superseded') or (state = 'quarantined' and period is not null)
 ),
 
+bounds as (
+    select min(period_start) as first_start,
+        max(last_day(received.period_start + to_months(families.months_per_period - 1))) as last_end,
+    from received
+    inner join families using (family)
+),
+
 spans as (
     select family, min(period_start) as first_start, max(period_start) as last_start,
     from received
     group by all
+    union all
+    -- A family that has sent nothing at all is expected over the periods anyone sent: its
+    -- figures are then published withheld, naming what is missing, never left out.
+    select
+        families.family,
+        cast(case families.months_per_period when 1 then date_trunc('month', bounds.first_start)
+             when 3 then date_trunc('quarter', bounds.first_start)
+             else date_trunc('year', bounds.first_start) end as date),
+        cast(case families.months_per_period when 1 then date_trunc('month', bounds.last_end)
+             when 3 then date_trunc('quarter', bounds.last_end)
+             else date_trunc('year', bounds.last_end) end as date),
+    from families
+    cross join bounds
+    where bounds.first_start is not null
+      and families.family not in (select family from received)
 ),
 
 period_starts as (
