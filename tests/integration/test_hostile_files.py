@@ -69,9 +69,15 @@ def hostile(tiny_refreshed, tmp_path_factory):
         entries[name] = rule
     (s.sources_dir / "64000_113Q3.csv").write_bytes("縣市\n".encode())
     entries["64000_113Q3.csv"] = "top folder of the landing area: move it to the county_submissions"
-    # the set-aside originals go back: a re-landing of loaded content changes nothing
+    # the set-aside originals go back (a re-landing of loaded content changes nothing),
+    # except where a hostile entry now holds their name (the sample writes a county's file
+    # as .csv or .xlsx, by its plan): that submission simply stays as loaded before
     for kept in county.glob("*.kept"):
-        kept.rename(kept.with_suffix(""))
+        target = kept.with_suffix("")
+        if target.exists() or target.is_symlink():
+            kept.unlink()
+        else:
+            kept.rename(target)
     before = (s.releases_dir / "latest").resolve()
     output = []
     code = refresh(s, progress=output.append)
