@@ -13,12 +13,17 @@ from dagster_project.defs.resources import default_warehouse
 from dagster_project.defs.transform.assets import dbt_models, dbt_resource
 
 ALL_ASSETS = [*ingest_assets, reference_data, dbt_models, release]
-# Unpartitioned: registry, dbt, GX validation (blocking checks) and publication.
-BUILD_ASSETS = [reference_data, dbt_models, gx_validation, release]
 
 
 def resources(warehouse=None) -> dict:
     return {"warehouse": warehouse or default_warehouse(), "dbt": dbt_resource()}
+
+
+def refresh_job_for(warehouse) -> dg.JobDefinition:
+    """The refresh job with its resources bound to one landing area and warehouse (what
+    `tsdg refresh` launches; the UI launches the same job from `defs`)."""
+    return dg.Definitions(assets=ALL_ASSETS, asset_checks=[gx_validation], jobs=[refresh_job],
+                          resources=resources(warehouse)).resolve_job_def(refresh_job.name)
 
 
 defs = dg.Definitions(

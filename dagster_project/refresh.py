@@ -62,13 +62,12 @@ def _root_cause(error) -> str:
 def _launch(s: Settings, progress, quarters: list[str], families: list[str]):
     """One run of the refresh job: the ingest of `families` over `quarters` (if any),
     then the registry, dbt, the GX checks and the release."""
-    from dagster_project.definitions import ALL_ASSETS, gx_validation, resources
-    from dagster_project.defs.operations.jobs import DOWNSTREAM_KEYS, range_tags, refresh_job
+    from dagster_project.definitions import refresh_job_for
+    from dagster_project.defs.operations.jobs import DOWNSTREAM_KEYS, range_tags
     from dagster_project.defs.resources import WarehouseResource
 
-    warehouse = WarehouseResource(sources_dir=str(s.sources_dir), warehouse_dir=str(s.warehouse_dir))
-    job = dg.Definitions(assets=ALL_ASSETS, asset_checks=[gx_validation], jobs=[refresh_job],
-                         resources=resources(warehouse)).resolve_job_def(refresh_job.name)
+    job = refresh_job_for(WarehouseResource(sources_dir=str(s.sources_dir),
+                                            warehouse_dir=str(s.warehouse_dir)))
     selection = [dg.AssetKey(["raw", f]) for f in families] + DOWNSTREAM_KEYS
     tags = {"tsdg/trigger": "tsdg refresh", **(range_tags(quarters) if quarters else {})}
     started = time.monotonic()

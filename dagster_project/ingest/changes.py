@@ -67,8 +67,12 @@ def scan(s: Settings, cursor: dict) -> tuple[dict[str, set[str]], dict]:
     return changed, current
 
 
-def changed_quarters(s: Settings) -> tuple[list[str], list[str]]:
-    """(quarters in order, families) with something the working warehouse has not taken in."""
-    changed, _ = scan(s, {})
+def in_order(changed: dict[str, set[str]]) -> tuple[list[str], list[str]]:
+    """(quarters in partition order, families) of a scan's result."""
     quarters = [k for k in quarterly.get_partition_keys() if k in changed]
     return quarters, sorted(set().union(*changed.values())) if changed else []
+
+
+def changed_quarters(s: Settings) -> tuple[list[str], list[str]]:
+    """(quarters in order, families) with something the working warehouse has not taken in."""
+    return in_order(scan(s, {})[0])

@@ -92,7 +92,7 @@ def unreadable(landed: LandedFile, exc: Exception) -> FileRejected:
     return whole_file(landed.name, f"unreadable ({type(exc).__name__}{message})")
 
 
-def _read(landed: LandedFile) -> tuple[bytes, str]:
+def read_checked(landed: LandedFile) -> tuple[bytes, str]:
     """(bytes, sha256) of a landed file within the registry's limits, else FileRejected."""
     try:
         data = read_landed(landed)
@@ -101,7 +101,7 @@ def _read(landed: LandedFile) -> tuple[bytes, str]:
     return data, sha256_of(data)
 
 
-def _load_guarded(con, landed: LandedFile, data: bytes, sha: str, partition: str, pads) -> int:
+def load_guarded(con, landed: LandedFile, data: bytes, sha: str, partition: str, pads) -> int:
     """_load_file behind the per-file error boundary: every failure of the file itself
     becomes its FileRejected, so one file never stops the others."""
     try:
@@ -156,14 +156,14 @@ def load_partition(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: st
         con.begin()
         try:
             for landed in files:
-                data, sha = _read(landed)  # read and hashed once per file
+                data, sha = read_checked(landed)  # read and hashed once per file
                 state = lifecycle.state_of(con, family, landed.name, sha)
                 if state is not None:
                     # Loaded before (a backfill or a re-run): replace its rows. A file never
                     # loaded has none, and the delete would scan the whole raw table.
                     con.execute(f"delete from {table} where partition_key = ? and file_sha256 = ?",
                                 [partition, sha])
-                n = _load_guarded(con, landed, data, sha, partition, pads)
+                n = load_guarded(con, landed, data, sha, partition, pads)
                 vintage = lifecycle.record_loaded(con, landed, sha, len(data), run_id, state)
                 con.execute("delete from raw.partition_files where family = ? and "
                             "partition_key = ? and file_sha256 = ?", [family, partition, sha])

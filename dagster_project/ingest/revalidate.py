@@ -16,7 +16,7 @@ import duckdb
 
 from dagster_project.config import Settings
 from dagster_project.ingest.files import classify
-from dagster_project.ingest.load import _load_guarded, _read, ensure_raw_tables
+from dagster_project.ingest.load import ensure_raw_tables, load_guarded, read_checked
 from dagster_project.ingest.problems import FileRejected
 from dagster_project.lib.pseudonym import load_key, sql_pads
 from dagster_project.lib.rules import texts
@@ -50,10 +50,10 @@ def _check(con, path: Path, family: str, sha_then: str, pads) -> tuple[str, str]
         return "refused", f"file name does not follow the {family} contract (e.g. {door().family(family).example})"
     con.begin()  # rolled back: the scratch tables stay empty
     try:
-        data, sha = _read(landed)
+        data, sha = read_checked(landed)
         if sha != sha_then:
             return "unavailable", "the file changed since it was taken in (the next refresh reads it)"
-        _load_guarded(con, landed, data, sha, landed.partitions[0], pads)
+        load_guarded(con, landed, data, sha, landed.partitions[0], pads)
     except FileRejected as refused:
         return "refused", refused.problems[0].detail()
     finally:
@@ -84,7 +84,7 @@ def revalidate(s: Settings, family: str | None = None, progress=print) -> list[V
             now, rule = _check(scratch, Path(source), fam, sha, pads)
         verdicts.append(Verdict(fam, name, state, vintage, received or "", loaded or "", now,
                                 rule, texts(rule)["zh"] if rule else "",
-                                reason or "" if state == "quarantined" else ""))
+                                (reason or "") if state == "quarantined" else ""))
         if i % 200 == 0:
             progress(f"  checked {i} of {len(rows)} files")
     scratch.close()

@@ -12,9 +12,8 @@ import json
 import dagster as dg
 
 from dagster_project.defs.operations.jobs import DOWNSTREAM_KEYS, range_tags, refresh_job
-from dagster_project.defs.partitions import quarterly
 from dagster_project.defs.resources import WarehouseResource
-from dagster_project.ingest.changes import WarehouseBusy, scan
+from dagster_project.ingest.changes import WarehouseBusy, in_order, scan
 
 
 @dg.sensor(
@@ -30,13 +29,12 @@ def landing_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseReso
         changed, current = scan(warehouse.settings, cursor)
     except WarehouseBusy:
         return dg.SkipReason("the warehouse is being written; looking again at the next tick")
-    quarters = [k for k in quarterly.get_partition_keys() if k in changed]
+    quarters, families = in_order(changed)
     tick = hashlib.sha256(json.dumps(current, sort_keys=True).encode()).hexdigest()[:12]
     requests = []
     if quarters:
         # One run for everything new: each run builds and publishes on its own copy of the
         # warehouse (write-audit-publish), so separate runs would publish partial releases.
-        families = sorted(set().union(*changed.values()))
         selection = [dg.AssetKey(["raw", f]) for f in families] + DOWNSTREAM_KEYS
         requests.append(dg.RunRequest(
             run_key=f"landing-{quarters[0]}-{quarters[-1]}-{tick}",
