@@ -55,7 +55,8 @@ def _check(con, path: Path, family: str, sha_then: str, pads) -> tuple[str, str]
             return "unavailable", "the file changed since it was taken in (the next refresh reads it)"
         load_guarded(con, landed, data, sha, landed.partitions[0], pads)
     except FileRejected as refused:
-        return "refused", refused.problems[0].detail()
+        # what tables keep (no value quoted), as raw.landed_files does
+        return "refused", refused.problems[0].summary()
     finally:
         con.rollback()
     return "passes", ""
