@@ -16,6 +16,7 @@ import duckdb
 
 from dagster_project.dbt_manifest import DOCS_SITE
 from dagster_project.lib.redact import redact_ids
+from dagster_project.publish.disclosure import protect
 from dagster_project.publish.report import write_report
 from dagster_project.publish.sdmx import write_sdmx_files
 from dagster_project.publish.tidy import plain_numbers, write_metadata, write_tidy
@@ -215,6 +216,8 @@ def publish(database: Path, releases_dir: Path, validation: dict,
                     f"select count(*) from {schema}.{table}").fetchall()[0][0]
         sources = _source_files(con)
         con.execute("detach source_warehouse")
+        # Before any file is written: every output is made from the protected tables.
+        disclosure = protect(con)
         # The CSVs are written from the release's own tables, so they agree with them.
         counts["indicators.csv"] = _write_csv(con, INDICATORS_CSV, building / "indicators.csv")
         counts["indicator_progress.csv"] = _write_csv(
@@ -243,6 +246,7 @@ def publish(database: Path, releases_dir: Path, validation: dict,
         "validation": validation,
         "revisions": revisions,
         "attention": attention,
+        "disclosure": disclosure,
         "row_counts": counts,
     }
     (building / "manifest.json").write_text(

@@ -145,15 +145,27 @@ def _indicator(con, code: str) -> str:
 
 
 def _county(con) -> str:
+    """Small multiples of the released (protected) coverage rates; a hidden quarter is
+    named under its county's chart with the flag's reason, never drawn."""
+    reasons = dict(con.sql("select flag, reason_zh || '（' || reason_en || '）' "
+                           "from registry.disclosure_flags").fetchall())
     body = ["<h1>縣市社會安全網方案 County programmes</h1>"
             "<p>社勞政聯合服務涵蓋率，每季 Joint-service coverage by quarter</p>"]
     for code, name in con.sql("""select distinct county_code, county_name_zh
                                  from marts.county_programme_quarterly order by 1""").fetchall():
-        series = con.execute("""select report_year || 'Q' || report_quarter, coverage_rate
-            from marts.county_programme_quarterly where county_code = ? and coverage_rate is not null
+        quarters = con.execute("""select report_year || 'Q' || report_quarter, coverage_rate,
+                                         coverage_rate_flag
+            from marts.county_programme_quarterly where county_code = ?
             order by report_year, report_quarter""", [code]).fetchall()
+        series = [(q, v) for q, v, _ in quarters if v is not None]
+        hidden = [(q, f) for q, v, f in quarters if f]
+        note = (f'<br><small class="suppressed">不予公布 x: '
+                f'{html.escape(", ".join(f"{q} ({f})" for q, f in hidden))}</small>'
+                if hidden else "")
         body.append(f'<div class="small"><b>{html.escape(name)}</b><br>'
-                    f"{_svg_series(series, {}, 220, 110)}</div>")
+                    f"{_svg_series(series, {}, 220, 110)}{note}</div>")
+    legend = "".join(f"<li>x（{f}）：{html.escape(r)}</li>" for f, r in sorted(reasons.items()))
+    body.append(f'<p>不予公布 Suppressed</p><ul class="legend">{legend}</ul>')
     return "".join(body)
 
 

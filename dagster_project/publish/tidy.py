@@ -11,6 +11,7 @@ import duckdb
 import pandas as pd
 
 from dagster_project.config import DBT_PROJECT_DIR
+from dagster_project.publish.disclosure import flag_description, rules
 
 DATA_DIR = "data"
 
@@ -62,7 +63,7 @@ def write_metadata(con: duckdb.DuckDBPyConnection, folder: Path, marts: tuple[st
         tables.append({
             "table": mart, "description": described,
             "files": [f"{DATA_DIR}/{mart}.parquet", f"{DATA_DIR}/{mart}.csv"],
-            "columns": [{"name": name, "type": kind, "description": columns.get(name, "")}
+            "columns": [{"name": name, "type": kind, "description": columns.get(name) or flag_description(mart, name) or ""}
                         for name, kind in con.execute(
                             "select column_name, data_type from information_schema.columns "
                             "where table_schema = 'marts' and table_name = ? "
@@ -83,7 +84,16 @@ def write_metadata(con: duckdb.DuckDBPyConnection, folder: Path, marts: tuple[st
              "decimals": p, "unit": u}
             for code, m, g, f, n, d, p, u in measures if code == own]
     meta = {"release_id": release_id, "cite_as": f"T-SDG labour indicator warehouse, release {release_id}",
-            "tables": tables, "indicators": indicators}
+            "tables": tables, "indicators": indicators,
+            # how the county tables are protected (registry/disclosure.yml)
+            "disclosure": {"small_counts": [rules().low, rules().high],
+                           "flags": rules().flags,
+                           "tables": {t.table: {"person_counts": list(t.counts),
+                                                "follows": t.follows,
+                                                "rates": {k: list(v) for k, v in t.rates.items()},
+                                                "margin": list(t.margin),
+                                                "inherits": t.inherits}
+                                      for t in rules().tables}}}
     (folder / "metadata.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1),
                                           encoding="utf-8")
     with open(folder / "metadata.csv", "w", encoding="utf-8-sig", newline="") as f:

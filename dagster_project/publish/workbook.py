@@ -137,23 +137,33 @@ COUNTY_LABELS = {"county_code": ("縣市代碼", "County code"), "county_name_zh
                  "submitted_on": ("填報日期", "Submitted on"), "source_file": ("來源檔案", "Source file")}
 
 
+def _county_label(column: str, contract) -> tuple[str, str]:
+    base = column.removesuffix("_flag")
+    zh, en = COUNTY_LABELS.get(base) or (contract.header_of.get(base, base), base.replace("_", " "))
+    return (f"{zh}註記", f"{en} flag") if column != base else (zh, en)
+
+
 def _county(book: Book, con) -> int:
+    """The county figures as released: a hidden cell shows `x`, its flag column the code
+    the notes sheet explains (registry/disclosure.yml)."""
     contract = door().family("county_submissions")
     columns = [c for (c,) in con.sql("""select column_name from information_schema.columns
         where table_schema = 'marts' and table_name = 'county_programme_quarterly'
         order by ordinal_position""").fetchall()]
-    headers = []
-    for c in columns:
-        zh, en = COUNTY_LABELS.get(c) or (contract.header_of.get(c, c), c.replace("_", " "))
-        headers.append((zh, en, 14))
-    ws = book.sheet("縣市 County programmes", headers)
+    ws = book.sheet("縣市 County programmes",
+                    [(*_county_label(c, contract), 8 if c.endswith("_flag") else 14)
+                     for c in columns])
     rates = {"coverage_rate", "stable_employment_rate", "staffing_rate"}
     rows = con.sql("select * from marts.county_programme_quarterly order by report_year, "
                    "report_quarter, county_code").fetchall()
     date = book.number("yyyy-mm-dd")
+    hidden = book.wb.add_format({"align": "right", "font_color": "#7A4A00"})
     for r, row in enumerate(rows, start=1):
-        for col, (name, value) in enumerate(zip(columns, row)):
-            if value is None:
+        values = dict(zip(columns, row))
+        for col, (name, value) in enumerate(values.items()):
+            if value is None and values.get(f"{name}_flag"):
+                ws.write_string(r, col, "x", hidden)
+            elif value is None:
                 ws.write_blank(r, col, None)
             elif name in rates:
                 ws.write_number(r, col, value, book.number("0.0%"))
@@ -191,6 +201,9 @@ def _notes(book: Book, con, release_id: str, revisions: dict) -> None:
             group by 1, 2 order by 1, 2""").fetchall():
         lines.append(("未發布 Withheld", code, f"{measure} 至 {as_of} 之數值資料不全 "
                                               f"(withheld up to {as_of}): {reason}"))
+    for flag, zh, en in con.sql("select flag, reason_zh, reason_en from registry.disclosure_flags "
+                                "order by 1").fetchall():
+        lines.append(("不予公布 Suppressed", "", f"縣市表中 x、註記 {flag}：{zh}（{en}）"))
     for r, line in enumerate(lines, start=1):
         ws.write_row(r, 0, line, book.wrap)
 
