@@ -167,12 +167,16 @@ def cmd_revalidate(args) -> int:
     from datetime import UTC, datetime
 
     from dagster_project.config import settings
-    from dagster_project.ingest.revalidate import revalidate, write_report
+    from dagster_project.ingest.revalidate import apply, revalidate, write_report
     from dagster_project.lib.source_contract import ContractError, use_contract
 
-    s = settings(None, args.warehouse)
+    s = settings(args.sources, args.warehouse)
     if not s.working_database.exists():
         print(f"no warehouse at {s.working_database}: run `tsdg refresh` first", file=sys.stderr)
+        return 2
+    if args.apply and args.contract:
+        print("revalidate: --apply acts on the contract in registry/sources.yml only; adopt "
+              "the draft there first (a refresh reads that file)", file=sys.stderr)
         return 2
     try:
         if args.contract:
@@ -195,8 +199,22 @@ def cmd_revalidate(args) -> int:
               f"{v.received_at}, loaded {v.loaded_at}): {v.rule} — {v.rule_zh}")
     for v in accept:
         print(f"WOULD ACCEPT {v.family}/{v.file_name} (received {v.received_at}, refused "
-              f"{v.loaded_at}: {v.before})")
+              f"{v.loaded_at}: {v.before})"
+              + (f" — not offered: {v.later} came after it from the same sender" if v.later else ""))
     print(f"report: {out}")
+    if args.apply:
+        ordered, returned, skipped = apply(s, verdicts)
+        for v in ordered:
+            print(f"ORDERED REFUSED {v.family}/{v.file_name}: the next `tsdg refresh` "
+                  "quarantines it (received and loaded dates and vintage kept)")
+        for v in returned:
+            print(f"RETURNED {v.family}/{v.file_name} to the landing area: the next "
+                  f"`tsdg refresh` loads it (received {v.received_at} kept)")
+        for line in skipped:
+            print(f"NOT RETURNED {line}")
+    elif refuse or accept:
+        print("nothing changes until `tsdg revalidate --apply` (with the contract adopted in "
+              "registry/sources.yml)")
     return 0
 
 
@@ -253,9 +271,14 @@ def main(argv=None) -> int:
     p.add_argument("--county", help="one county code, e.g. 65000")
     p.set_defaults(fn=cmd_templates)
     p = sub.add_parser("revalidate", help="check every loaded and quarantined file against the "
-                                           "contract as it is now (or a draft); loads nothing")
+                                           "contract as it is now (or a draft); loads nothing "
+                                           "(--apply: the next refresh acts on the verdicts)")
     p.add_argument("--family", help="one family, e.g. county_submissions")
     p.add_argument("--contract", metavar="FILE", help="a draft of registry/sources.yml to try")
+    p.add_argument("--apply", action="store_true",
+                   help="act on the verdicts at the next refresh: quarantine the loaded files "
+                        "that now fail, return the refused files that now pass to the landing area")
+    p.add_argument("--sources", help="the landing area (for --apply; default as tsdg refresh)")
     p.add_argument("--warehouse")
     p.add_argument("--out", help="CSV report (default <warehouse>/revalidation/revalidation-<time>.csv)")
     p.set_defaults(fn=cmd_revalidate)

@@ -77,6 +77,10 @@ def _launch(s: Settings, progress, quarters: list[str], families: list[str]):
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":
             materialized[event.asset_key.to_user_string()] += 1
+            kept = event.event_specific_data.materialization.metadata.get("kept_failing_files")
+            if kept and kept.value != "none":
+                progress(f"  KEPT (loaded before; fail the contract as it now is; "
+                         f"`tsdg revalidate --apply` to refuse them):\n{kept.value}")
         elif event.event_type_value == "STEP_FAILURE":
             progress(f"  FAILED {event.step_key}: {_root_cause(event.event_specific_data.error)}")
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":

@@ -12,6 +12,7 @@ import duckdb
 from dagster_project.config import Settings
 from dagster_project.defs.partitions import quarterly
 from dagster_project.ingest.files import digest_of, irregular_entries, landed_files, strays
+from dagster_project.ingest.orders import refusals
 from dagster_project.lib.source_contract import family_names
 
 
@@ -39,6 +40,9 @@ def scan(s: Settings, cursor: dict) -> tuple[dict[str, set[str]], dict]:
     """({quarter: families with new content}, new cursor). Without a cursor, everything
     the working warehouse already holds counts as seen."""
     seen_before = received(s) if not cursor else set()
+    # Loaded files `tsdg revalidate --apply` ordered refused: their quarters are read again
+    # by the next `tsdg refresh` (the sensor leaves them to the runs it starts anyway).
+    ordered = set(refusals(s)) if not cursor else set()
     current, changed = {}, {}
     refused_families = set()
     for family in family_names():
@@ -51,11 +55,12 @@ def scan(s: Settings, cursor: dict) -> tuple[dict[str, set[str]], dict]:
             key, stat = f"{family}/{path.name}", path.lstat()
             seen = cursor.get(key)
             if seen and seen[:2] == [stat.st_size, stat.st_mtime_ns]:
-                current[key] = seen
-                continue
-            sha = digest_of(path)[0] or "not a regular file"
-            current[key] = [stat.st_size, stat.st_mtime_ns, sha]
-            if (seen and seen[2] == sha) or (family, path.name, sha) in seen_before:
+                current[key], sha, new = seen, seen[2], False
+            else:
+                sha = digest_of(path)[0] or "not a regular file"
+                current[key] = [stat.st_size, stat.st_mtime_ns, sha]
+                new = not ((seen and seen[2] == sha) or (family, path.name, sha) in seen_before)
+            if not new and (family, path.name, sha) not in ordered:
                 continue
             if not partitions:
                 refused_families.add(family)

@@ -63,9 +63,10 @@ def record_loaded(con: duckdb.DuckDBPyConnection, landed: LandedFile, sha: str, 
                               file_name = ? and file_sha256 = ? and state = 'loaded'""",
                            [landed.family, landed.name, sha]).fetchone()[0]
     submitter, period = identity(landed)
+    # Every vintage ever given counts, one refused later on revalidation included: a
+    # number is never given twice.
     vintage = con.execute("""select coalesce(max(vintage), 0) + 1 from raw.landed_files
-                             where family = ? and submitter = ? and period = ?
-                             and state in ('loaded', 'superseded')""",
+                             where family = ? and submitter = ? and period = ?""",
                           [landed.family, submitter, period]).fetchone()[0]
     con.execute("""update raw.landed_files set state = 'superseded', state_reason = ?
                    where family = ? and submitter = ? and period = ? and state = 'loaded'""",
@@ -88,8 +89,26 @@ def quarantine_record(family: str, path: Path, sha: str, size: int, landed: Land
             "quarantine_report": None, "run_id": run_id}
 
 
+def revoked_record(con: duckdb.DuckDBPyConnection, family: str, name: str, sha: str,
+                   reason: str, run_id: str) -> dict:
+    """The record of a loaded file refused on revalidation (`tsdg revalidate --apply`): its
+    original received and loaded times and vintage kept, its state now quarantined."""
+    row = con.execute(f"""select {', '.join(COLUMNS)} from raw.landed_files where family = ?
+                          and file_name = ? and file_sha256 = ? and state = 'loaded'""",
+                      [family, name, sha]).fetchone()
+    record = {c: (v.isoformat() if isinstance(v, datetime) else v) for c, v in zip(COLUMNS, row)}
+    return record | {"state": "quarantined", "run_id": run_id,
+                     "state_reason": f"refused on revalidation (the contract changed): {reason}"}
+
+
 def insert_record(con: duckdb.DuckDBPyConnection, record: dict) -> None:
+    """Record a refused file; a file refused on revalidation (it has a vintage) replaces
+    its loaded record, so its rows no longer count."""
     record = record | {"state_reason": safe_text(record["state_reason"], 400)}
+    if record.get("vintage") is not None:
+        con.execute("""delete from raw.landed_files where family = ? and file_name = ?
+                       and file_sha256 = ? and state = 'loaded'""",
+                    [record["family"], record["file_name"], record["file_sha256"]])
     con.execute(f"insert into raw.landed_files ({', '.join(COLUMNS)}) values "
                 f"({', '.join('?' * len(COLUMNS))})", [record[c] for c in COLUMNS])
 

@@ -42,6 +42,10 @@ class Quarantined:
 class PartitionLoad:
     rows: dict[str, int] = field(default_factory=dict)  # file name → rows in this partition
     quarantined: list[Quarantined] = field(default_factory=list)
+    # Loaded before, failing the contract as it now is, kept: no revalidation order
+    kept: list[tuple[str, str]] = field(default_factory=list)  # (file name, first problem)
+    # Revalidation orders this load acted on or found moot (the file passes again)
+    settled: set[tuple[str, str, str]] = field(default_factory=set)
 
 
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -113,13 +117,16 @@ def load_guarded(con, landed: LandedFile, data: bytes, sha: str, partition: str,
 
 
 def refuse(con, family: str, path: Path, rejected: FileRejected, landed: LandedFile | None,
-           quarantine_dir: Path, run_id: str, what: str | None = None) -> Quarantined:
+           quarantine_dir: Path, run_id: str, what: str | None = None,
+           revoked: bool = False) -> Quarantined:
     """Quarantine a file and record it (outside any transaction: the record must stay).
-    `what` names an entry that is not a regular file: it is moved aside unread."""
+    `what` names an entry that is not a regular file: it is moved aside unread. `revoked`:
+    a loaded file refused on revalidation; its record keeps its dates and vintage."""
     sha, size = digest_of(path) if what is None else (None, path.lstat().st_size)
     problem = rejected.problems[0] if rejected.problems else None
     reason = problem.summary() if problem else "refused"
-    record = lifecycle.quarantine_record(family, path, sha, size, landed, reason, run_id)
+    record = (lifecycle.revoked_record(con, family, path.name, sha, reason, run_id) if revoked
+              else lifecycle.quarantine_record(family, path, sha, size, landed, reason, run_id))
     report, record = quarantine(path, rejected, quarantine_dir, run_id, record,
                                 regular=what is None)
     lifecycle.insert_record(con, record)
@@ -146,8 +153,13 @@ def refuse_irregular(con, family: str, entries: list[tuple[Path, str]], quaranti
 
 def load_partition(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: str,
                    partition: str, key_file: Path, quarantine_dir: Path, run_id: str,
-                   log: Callable[[str], None] = print) -> PartitionLoad:
+                   log: Callable[[str], None] = print,
+                   refusals: dict[tuple[str, str, str], str] | None = None) -> PartitionLoad:
+    """`refusals`: loaded files to quarantine if they fail (tsdg revalidate --apply); any
+    other loaded file that fails the contract as it now is stays loaded (`kept`)."""
+    refusals = refusals or {}
     files = files_for_partition(sources_dir, family, partition)
+    shas: dict[str, str] = {}
     table = door().family(family).raw_table
     pads = sql_pads(load_key(key_file)) if door().is_person_level(family) else None
     result = PartitionLoad()
@@ -157,6 +169,7 @@ def load_partition(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: st
         try:
             for landed in files:
                 data, sha = read_checked(landed)  # read and hashed once per file
+                shas[landed.name] = sha
                 state = lifecycle.state_of(con, family, landed.name, sha)
                 if state is not None:
                     # Loaded before (a backfill or a re-run): replace its rows. A file never
@@ -172,12 +185,23 @@ def load_partition(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: st
                 result.rows[landed.name] = n
                 log(f"{family} {partition}: {landed.name} → {n} rows (vintage {vintage})")
             con.commit()
+            result.settled |= {k for k in refusals if k[0] == family and k[1] in result.rows
+                               and shas.get(k[1]) == k[2]}  # ordered, but passes again
             return result
         except FileRejected as exc:
             con.rollback()
             bad = next(f for f in files if f.name == exc.file)
-            result.quarantined.append(refuse(con, family, bad.path, exc, bad, quarantine_dir, run_id))
             files = [f for f in files if f is not bad]
+            # (a file refused before it was read, e.g. past a limit, is hashed here)
+            key = (family, bad.name, shas.get(bad.name) or digest_of(bad.path)[0])
+            loaded = lifecycle.state_of(con, family, bad.name, key[2]) == "loaded"
+            if loaded and key not in refusals:
+                # Its rows (untouched: rolled back) and its record stay.
+                result.kept.append((bad.name, exc.problems[0].detail() if exc.problems else ""))
+                continue
+            result.quarantined.append(refuse(con, family, bad.path, exc, bad, quarantine_dir,
+                                             run_id, revoked=loaded))
+            result.settled.add(key)
         except BaseException:
             con.rollback()
             raise

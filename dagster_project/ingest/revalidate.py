@@ -1,7 +1,10 @@
 """`tsdg revalidate`: every file the warehouse holds as loaded or quarantined, checked
 again against the contract as it is now (or against a draft, `--contract FILE`), without
 loading anything: which files would now be refused, and which refused files would now be
-taken in, with the rule that changes the verdict and the file's original dates.
+taken in, with the rule that changes the verdict and the file's original dates. With
+`--apply` (the contract in the registry only) the next refresh acts on the verdicts: the
+loaded files that now fail are quarantined by it (their dates and vintages kept), the
+refused files that now pass go back to the landing area to be loaded.
 
 Each file is read by the same door as at ingest (limits, decoding, the family's reader and
 its rules) into a scratch in-memory DuckDB that is thrown away; the warehouse is opened
@@ -9,12 +12,14 @@ read-only. Messages name rule, row and column, never a person-level row's conten
 """
 
 import csv
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import duckdb
 
 from dagster_project.config import Settings
+from dagster_project.ingest import orders
 from dagster_project.ingest.files import classify
 from dagster_project.ingest.load import ensure_raw_tables, load_guarded, read_checked
 from dagster_project.ingest.problems import FileRejected
@@ -35,10 +40,19 @@ class Verdict:
     rule: str  # the first problem under the contract checked (refused), else ""
     rule_zh: str
     before: str  # why it was refused at ingest (quarantined), else ""
+    sha256: str
+    source_file: str  # where it is: the landing area (loaded) or the quarantine (refused)
+    later: str  # a refused file's submission has a later vintage (file names), else ""
 
     @property
     def changed(self) -> bool:
         return (self.state, self.now) in {("loaded", "refused"), ("quarantined", "passes")}
+
+    @property
+    def offered(self) -> bool:
+        """A refused file that now passes, with nothing newer from its sender: loading it
+        would not overwrite a later vintage."""
+        return self.state == "quarantined" and self.now == "passes" and not self.later
 
 
 def _check(con, path: Path, family: str, sha_then: str, pads) -> tuple[str, str]:
@@ -64,13 +78,20 @@ def _check(con, path: Path, family: str, sha_then: str, pads) -> tuple[str, str]
 
 def revalidate(s: Settings, family: str | None = None, progress=print) -> list[Verdict]:
     with duckdb.connect(str(s.working_database), read_only=True) as con:
-        rows = con.execute("""select family, file_name, source_file, file_sha256, vintage,
-                                     strftime(received_at, '%Y-%m-%d %H:%M:%S'),
-                                     strftime(loaded_at, '%Y-%m-%d %H:%M:%S'), state, state_reason
-                              from raw.landed_files
-                              where state in ('loaded', 'quarantined') and period is not null
-                                and ($family is null or family = $family)
-                              order by family, file_name, loaded_at""",
+        rows = con.execute("""select q.family, q.file_name, q.source_file, q.file_sha256, q.vintage,
+                                     strftime(q.received_at, '%Y-%m-%d %H:%M:%S'),
+                                     strftime(q.loaded_at, '%Y-%m-%d %H:%M:%S'), q.state,
+                                     q.state_reason,
+                                     (select string_agg(l.file_name, ', ' order by l.vintage)
+                                      from raw.landed_files as l
+                                      where q.state = 'quarantined' and l.family = q.family
+                                        and l.submitter = q.submitter and l.period = q.period
+                                        and l.state in ('loaded', 'superseded')
+                                        and l.received_at > q.received_at)
+                              from raw.landed_files as q
+                              where q.state in ('loaded', 'quarantined') and q.period is not null
+                                and ($family is null or q.family = $family)
+                              order by q.family, q.file_name, q.loaded_at""",
                            {"family": family}).fetchall()
     families = set(door().families)
     person_level = any(door().is_person_level(f) for f, *_ in rows if f in families)
@@ -78,18 +99,41 @@ def revalidate(s: Settings, family: str | None = None, progress=print) -> list[V
     verdicts = []
     scratch = duckdb.connect()  # in memory: nothing is loaded anywhere
     ensure_raw_tables(scratch)
-    for i, (fam, name, source, sha, vintage, received, loaded, state, reason) in enumerate(rows, 1):
+    for i, (fam, name, source, sha, vintage, received, loaded, state, reason, later) in enumerate(rows, 1):
         if fam not in families:
             now, rule = "refused", f"the family {fam} is no longer in the contract"
         else:
             now, rule = _check(scratch, Path(source), fam, sha, pads)
         verdicts.append(Verdict(fam, name, state, vintage, received or "", loaded or "", now,
                                 rule, texts(rule)["zh"] if rule else "",
-                                (reason or "") if state == "quarantined" else ""))
+                                (reason or "") if state == "quarantined" else "", sha, source,
+                                later or ""))
         if i % 200 == 0:
             progress(f"  checked {i} of {len(rows)} files")
     scratch.close()
     return verdicts
+
+
+def apply(s: Settings, verdicts: list[Verdict]) -> tuple[list[Verdict], list[Verdict], list[str]]:
+    """`--apply`: order the next refresh to quarantine every loaded file that now fails
+    (orders.py), and return every refused file that now passes, with nothing newer from its
+    sender, to its landing folder (its time kept, so its received date is the original)
+    for the next refresh to load. Returns (ordered, returned, skipped with why)."""
+    ordered = [v for v in verdicts if v.state == "loaded" and v.now == "refused"]
+    orders.order(s, {(v.family, v.file_name, v.sha256): v.rule for v in ordered})
+    returned, skipped = [], []
+    for v in (v for v in verdicts if v.offered):
+        original, target = Path(v.source_file), s.sources_dir / v.family / v.file_name
+        if target.exists() or target.is_symlink():
+            skipped.append(f"{v.family}/{v.file_name}: a file of that name is in the landing "
+                           "area already")
+        elif not original.is_file():
+            skipped.append(f"{v.family}/{v.file_name}: the quarantined original is gone")
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(original, target)  # a rename, or a copy keeping its times
+            returned.append(v)
+    return ordered, returned, skipped
 
 
 def write_report(verdicts: list[Verdict], path: Path) -> None:

@@ -1,6 +1,9 @@
 """`tsdg revalidate --contract DRAFT`: a contract change is tried on every file the
 warehouse holds before it is adopted — exactly the files whose verdict changes are listed,
-with their original dates, and nothing is loaded or moved."""
+with their original dates, and nothing is loaded or moved. Once adopted, a refresh keeps
+the loaded files that now fail until `tsdg revalidate --apply` orders them refused; the next
+refresh then quarantines them with their dates and vintages kept, and loads the refused
+files that now pass with their original received dates."""
 
 import csv
 import io
@@ -9,11 +12,15 @@ import subprocess
 import sys
 
 import duckdb
+import pytest
 import yaml
 
+from dagster_project.cli import main
 from dagster_project.config import SOURCES_REGISTRY_FILE
+from dagster_project.ingest.orders import refusals
 from dagster_project.ingest.files import decode
 from dagster_project.lib.reference import counties
+from dagster_project.lib.source_contract import use_contract
 from dagster_project.refresh import refresh
 
 NEW_CODE = "OA_NEW_MEASURE"
@@ -24,7 +31,14 @@ def _edit(path, edit):
     path.write_text(edit(decode(path, path.read_bytes())), encoding="utf-8")
 
 
-def test_a_draft_contract_lists_exactly_the_files_whose_verdict_changes(copies, tmp_path):
+@pytest.fixture(scope="module")
+def refused_two(tiny_refreshed, tmp_path_factory):
+    """A private copy of the tiny warehouse where two files were refused, and a draft of
+    the contract under which one of them passes and many loaded county files fail."""
+    from conftest import copy_of
+
+    tmp_path = tmp_path_factory.mktemp("revalidate")
+    copies = copy_of(tiny_refreshed, tmp_path)
     # Two files refused today: a measure code the contract does not know yet (sent for
     # every county, so it is complete), and a matched-savings amount over the cap (in a
     # county file whose loaded vintage had no participants, so that vintage passes any cap).
@@ -56,6 +70,27 @@ def test_a_draft_contract_lists_exactly_the_files_whose_verdict_changes(copies, 
             rule["times"] = STRICTER
     draft_file = tmp_path / "sources_draft.yml"
     draft_file.write_text(yaml.safe_dump(draft, allow_unicode=True), encoding="utf-8")
+    return copies, bli, county, draft_file
+
+
+def _over(copies) -> set[str]:
+    """Every loaded county file with a row over the stricter cap, from the warehouse itself."""
+    with duckdb.connect(str(copies.working_database), read_only=True) as con:
+        return {r[0] for r in con.execute(f"""
+            select l.file_name from raw.county_submissions c
+            join raw.landed_files l on l.file_sha256 = c.file_sha256 and l.state = 'loaded'
+            where c.matched_savings_amount > c.matched_savings_participants * {STRICTER}""").fetchall()}
+
+
+def _records(copies) -> dict[str, tuple]:
+    with duckdb.connect(str(copies.working_database), read_only=True) as con:
+        return {r[0]: r[1:] for r in con.execute("""
+            select file_name, state, received_at, loaded_at, vintage, run_id
+            from raw.landed_files where state in ('loaded', 'quarantined')""").fetchall()}
+
+
+def test_a_draft_contract_lists_exactly_the_files_whose_verdict_changes(refused_two, tmp_path):
+    copies, bli, county, draft_file = refused_two
     before = copies.working_database.read_bytes()
     report = tmp_path / "revalidation.csv"
     done = subprocess.run(
@@ -65,11 +100,8 @@ def test_a_draft_contract_lists_exactly_the_files_whose_verdict_changes(copies, 
     assert done.returncode == 0, done.stderr[-2000:]
 
     # Expected, from the warehouse itself: every loaded county row over the stricter cap.
+    over = _over(copies)
     with duckdb.connect(str(copies.working_database), read_only=True) as con:
-        over = {r[0] for r in con.execute(f"""
-            select l.file_name from raw.county_submissions c
-            join raw.landed_files l on l.file_sha256 = c.file_sha256 and l.state = 'loaded'
-            where c.matched_savings_amount > c.matched_savings_participants * {STRICTER}""").fetchall()}
         dates = {r[0]: (r[1], r[2]) for r in con.execute("""
             select file_name, strftime(received_at, '%Y-%m-%d %H:%M:%S'),
                    strftime(loaded_at, '%Y-%m-%d %H:%M:%S')
@@ -89,3 +121,55 @@ def test_a_draft_contract_lists_exactly_the_files_whose_verdict_changes(copies, 
         in done.stdout
     # nothing was loaded or moved
     assert copies.working_database.read_bytes() == before
+
+
+@pytest.fixture
+def adopted(refused_two):
+    """The draft adopted as the contract for this test (restored after)."""
+    use_contract(refused_two[3])
+    yield refused_two
+    use_contract(SOURCES_REGISTRY_FILE)
+
+
+def test_once_adopted_failing_files_are_kept_until_apply_then_refused_with_their_dates(adopted, capsys):
+    copies, bli, county, _ = adopted
+    over, before = _over(copies), _records(copies)
+    quarter = next(iter(sorted(over)))  # a county file name: 65000_113Q3.csv → 2024Q3
+    roc, q = quarter.split("_")[1].split(".")[0].split("Q")
+    lines = []
+    # 1. Adopted, no order: a refresh reading that quarter again keeps its failing files.
+    assert refresh(copies, progress=lines.append, quarters=[f"{int(roc) + 1911}Q{q}"]) == 0, "\n".join(lines)
+    assert "KEPT" in "\n".join(lines) and quarter in "\n".join(lines)
+    after = _records(copies)
+    assert all(after[name][0] == "loaded" for name in over)
+    assert (copies.sources_dir / "county_submissions" / quarter).is_file()
+
+    # 2. --apply: orders for exactly those files; the refused BLI file back in the landing area.
+    capsys.readouterr()
+    assert main(["revalidate", "--apply", "--sources", str(copies.sources_dir),
+                 "--warehouse", str(copies.warehouse_dir)]) == 0
+    said = capsys.readouterr().out
+    assert {k[1] for k in refusals(copies)} == over
+    assert f"RETURNED labour_insurance/{bli.name}" in said
+    assert bli.is_file()
+
+    # 3. The next refresh acts on them.
+    lines = []
+    assert refresh(copies, progress=lines.append) == 0, "\n".join(lines)
+    now = _records(copies)
+    for name in over:
+        state, received, loaded, vintage, run_id = now[name]
+        assert state == "quarantined", name
+        assert (received, loaded, vintage) == before[name][1:4], name  # dates and vintage kept
+        assert run_id != before[name][4]
+        assert not (copies.sources_dir / "county_submissions" / name).exists()
+        assert f"QUARANTINED {name}" in "\n".join(lines)
+    assert refusals(copies) == {}  # every order acted on
+    assert now[bli.name][0] == "loaded" and now[bli.name][1] == before[bli.name][1]
+    with duckdb.connect(str(copies.working_database), read_only=True) as con:
+        used = {r[0] for r in con.execute(
+            "select source_file from marts.county_programme_quarterly").fetchall()}
+        vintages = con.execute("""select count(*) from marts.county_submission_vintages
+                                  where file_name = ? and not is_current""", [quarter]).fetchall()
+    assert not used & over  # no figure uses a refused file
+    assert vintages == [(1,)]  # its vintage stays in the history

@@ -9,6 +9,7 @@ from dagster_project.config import DUCKDB_CONFIG
 from dagster_project.defs.partitions import quarterly
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.ingest.files import irregular_entries, landed_files, strays
+from dagster_project.ingest import orders
 from dagster_project.ingest.lifecycle import restore_quarantine_records
 from dagster_project.ingest.load import (
     ensure_raw_tables,
@@ -37,7 +38,10 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
     def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         s = warehouse.build(context)
         rows = files = 0
-        quarantined = []
+        quarantined, kept = [], []
+        refusals = orders.refusals(s)
+        settled = {k for k in refusals if k[0] == family
+                   and not (s.sources_dir / family / k[1]).is_file()}  # gone: moot
         with duckdb.connect(str(s.database), config=DUCKDB_CONFIG) as con:
             ensure_raw_tables(con)
             restore_quarantine_records(con, s.quarantine_dir)
@@ -48,8 +52,11 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
             quarantined += refuse_misnamed(con, family, misnamed, s.quarantine_dir, context.run.run_id)
             for partition in context.partition_keys:
                 load = load_partition(con, s.sources_dir, family, partition, s.key_file,
-                                      s.quarantine_dir, context.run.run_id, log=context.log.debug)
+                                      s.quarantine_dir, context.run.run_id, log=context.log.debug,
+                                      refusals=refusals)
                 quarantined += load.quarantined
+                kept += load.kept
+                settled |= load.settled
                 rows += sum(load.rows.values())
                 files += len(load.rows)
                 context.log.info(f"{family} {partition}: {len(load.rows)} files, "
@@ -59,6 +66,11 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
             for path in purged:
                 context.log.info(f"purged quarantined original {path.name}: a corrected "
                                  f"resubmission loaded over {door().retention_days} days ago")
+        orders.settle(s, settled)
+        for name, problem in kept:
+            context.log.warning(f"KEPT {family}/{name}: loaded before, it fails the contract as "
+                                f"it now is ({problem}); its figures stay until `tsdg revalidate "
+                                "--apply` orders it refused")
         for q in quarantined:
             context.log.warning(f"QUARANTINED {q.file} ({q.total} problem(s)): {q.first_problem} "
                                 f"— report {q.report}")
@@ -73,6 +85,8 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
         return dg.MaterializeResult(check_results=[check], metadata={
             "files": files, "rows": rows, "partitions": len(context.partition_keys),
             "quarantined_files": len(quarantined),
+            "kept_failing_files": dg.MetadataValue.md("\n".join(
+                f"- `{name}`: {problem}" for name, problem in kept) or "none"),
             "quarantined": dg.MetadataValue.md("\n".join(
                 f"- `{q.file}`: {q.first_problem} (report `{q.report}`)" for q in quarantined)
                 or "none"),
