@@ -77,7 +77,7 @@ def _equations(con, hidden: dict):
             equations.append((coefficients, constant))
 
     # 1. national numerators and denominators over their windows (quarters of the window)
-    national = con.execute(f"""
+    national = con.execute("""
         select v.window_start, v.as_of, m.numerator_flow, v.numerator,
                m.denominator_flow, v.denominator
         from marts.indicator_values as v

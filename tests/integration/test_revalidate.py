@@ -17,8 +17,8 @@ import yaml
 
 from dagster_project.cli import main
 from dagster_project.config import SOURCES_REGISTRY_FILE
-from dagster_project.ingest.orders import refusals
 from dagster_project.ingest.files import decode
+from dagster_project.ingest.orders import refusals
 from dagster_project.lib.reference import counties
 from dagster_project.lib.source_contract import use_contract
 from dagster_project.refresh import refresh
@@ -172,4 +172,4 @@ def test_once_adopted_failing_files_are_kept_until_apply_then_refused_with_their
         vintages = con.execute("""select count(*) from marts.county_submission_vintages
                                   where file_name = ? and not is_current""", [quarter]).fetchall()
     assert not used & over  # no figure uses a refused file
-    assert vintages == [(1,)]  # its vintage stays in the history
+    assert vintages == [(1,)]  # its vintage stays in the history, current for no figure

@@ -8,8 +8,8 @@ import duckdb
 from dagster_project.config import DUCKDB_CONFIG
 from dagster_project.defs.partitions import quarterly
 from dagster_project.defs.resources import WarehouseResource
-from dagster_project.ingest.files import irregular_entries, landed_files, strays
 from dagster_project.ingest import orders
+from dagster_project.ingest.files import irregular_entries, landed_files, strays
 from dagster_project.ingest.lifecycle import restore_quarantine_records
 from dagster_project.ingest.load import (
     ensure_raw_tables,

@@ -1,5 +1,6 @@
 -- Every vintage of every county submission, current and superseded, with its values:
--- what each county said, when, and what it later corrected.
+-- what each county said, when, and what it later corrected. A vintage refused on
+-- revalidation (tsdg revalidate --apply) stays in the history, current for no figure.
 with
 
 submissions as (
@@ -8,7 +9,8 @@ submissions as (
 
 landed_files as (
     select * from {{ source('raw', 'landed_files') }}
-    where family = 'county_submissions' and state in ('loaded', 'superseded')
+    where family = 'county_submissions'
+        and (state in ('loaded', 'superseded') or (state = 'quarantined' and vintage is not null))
 ),
 
 final as (
@@ -18,6 +20,7 @@ final as (
         submissions.quarter as report_quarter,
         landed_files.vintage,
         landed_files.state = 'loaded' as is_current,
+        landed_files.state,
         landed_files.received_at,
         landed_files.loaded_at,
         landed_files.file_name,
