@@ -55,9 +55,6 @@ class Rules:
     def table(self, name: str) -> Protected | None:
         return next((t for t in self.tables if t.table == name), None)
 
-    def flag_text(self, flag: str) -> str:
-        return f"{self.flags[flag]['zh']} ({self.flags[flag]['en']})"
-
 
 @functools.cache
 def rules(path: Path = RULES_FILE) -> Rules:
