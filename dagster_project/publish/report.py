@@ -23,7 +23,7 @@ th, td { border: 1px solid #bbb; padding: 3px 6px; text-align: left; }
 th { background: #e8eef5; } td.num { text-align: right; }
 td.yes { background: #dff0d8; } td.no { background: #f8d7da; font-weight: bold; }
 td.withheld { background: #eee; font-style: italic; }
-.page { page-break-after: always; } .small { display: inline-block; margin: 4px; }
+.page { page-break-after: always; } .small { display: inline-block; margin: 4px; vertical-align: top; width: 220px; }
 svg text { font-size: 11px; font-family: inherit; }
 """
 
@@ -144,6 +144,24 @@ def _indicator(con, code: str) -> str:
     return "".join(body)
 
 
+def _runs(quarters: list[tuple[str, float | None, str | None]]) -> str:
+    """Hidden quarters ('2018Q1', value, flag) as runs of adjacent quarters with one flag:
+    2018Q1–2025Q3 (C). A quarter without a row breaks a run."""
+    def index(label: str) -> int:
+        year, q = label.split("Q")
+        return int(year) * 4 + int(q)
+
+    runs: list[list] = []  # [first, last, flag]
+    for label, _, flag in quarters:
+        if not flag:
+            continue
+        if runs and runs[-1][2] == flag and index(runs[-1][1]) + 1 == index(label):
+            runs[-1][1] = label
+        else:
+            runs.append([label, label, flag])
+    return ", ".join(f"{a}–{b} ({f})" if a != b else f"{a} ({f})" for a, b, f in runs)
+
+
 def _county(con) -> str:
     """Small multiples of the released (protected) coverage rates; a hidden quarter is
     named under its county's chart with the flag's reason, never drawn."""
@@ -158,10 +176,8 @@ def _county(con) -> str:
             from marts.county_programme_quarterly where county_code = ?
             order by report_year, report_quarter""", [code]).fetchall()
         series = [(q, v) for q, v, _ in quarters if v is not None]
-        hidden = [(q, f) for q, v, f in quarters if f]
-        note = (f'<br><small class="suppressed">不予公布 x: '
-                f'{html.escape(", ".join(f"{q} ({f})" for q, f in hidden))}</small>'
-                if hidden else "")
+        note = (f'<br><small class="suppressed">不予公布 x: {html.escape(_runs(quarters))}</small>'
+                if any(f for *_, f in quarters) else "")
         body.append(f'<div class="small"><b>{html.escape(name)}</b><br>'
                     f"{_svg_series(series, {}, 220, 110)}{note}</div>")
     legend = "".join(f"<li>x（{f}）：{html.escape(r)}</li>" for f, r in sorted(reasons.items()))

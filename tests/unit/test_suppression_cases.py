@@ -106,3 +106,12 @@ def test_the_registry_rules_load_and_refer_to_their_own_columns(tmp_path):
                       "    rates: {r: [n, missing]}\n", encoding="utf-8")
     with pytest.raises(ValueError, match="missing"):
         rules(broken)
+
+
+def test_the_report_names_hidden_quarters_as_runs_of_adjacent_quarters():
+    from dagster_project.publish.report import _runs
+
+    quarters = [("2018Q1", None, "C"), ("2018Q2", None, "C"), ("2018Q3", 0.5, None),
+                ("2018Q4", None, "D"), ("2019Q1", None, "C"), ("2019Q2", None, "C"),
+                ("2019Q4", None, "C")]  # no row for 2019Q3: the run breaks there
+    assert _runs(quarters) == "2018Q1–2018Q2 (C), 2018Q4 (D), 2019Q1–2019Q2 (C), 2019Q4 (C)"
