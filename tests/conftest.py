@@ -96,6 +96,17 @@ def tiny_refreshed(tiny_sample, tmp_path_factory):
     return _refreshed(tiny_sample[0], tmp_path_factory.mktemp("tiny_warehouse"))
 
 
+@pytest.fixture(scope="module")
+def tiny_release(tiny_refreshed):
+    """(folder, read-only connection) of the tiny warehouse's latest release."""
+    import duckdb
+
+    folder = (tiny_refreshed.releases_dir / "latest").resolve()
+    con = duckdb.connect(str(folder / "release.duckdb"), read_only=True)
+    yield folder, con
+    con.close()
+
+
 def copy_of(s, into: Path):
     """A private copy of a landing area and warehouse (releases' `latest` link kept)."""
     from dagster_project.config import settings

@@ -24,14 +24,6 @@ KEY = ("county_code", "report_year", "report_quarter")
 
 
 @pytest.fixture(scope="module")
-def release(tiny_refreshed):
-    folder = (tiny_refreshed.releases_dir / "latest").resolve()
-    con = duckdb.connect(str(folder / "release.duckdb"), read_only=True)
-    yield folder, con
-    con.close()
-
-
-@pytest.fixture(scope="module")
 def truth(tiny_refreshed):
     """The warehouse's own mart: true values, never protected."""
     with duckdb.connect(str(tiny_refreshed.working_database), read_only=True) as con:
@@ -131,8 +123,8 @@ def _recoverable(equations, hidden: dict, truth: dict) -> list[tuple]:
             if null_space.shape[1] == 0 or np.abs(null_space[i]).max() < 1e-9]
 
 
-def test_no_suppressed_county_cell_can_be_recomputed_from_the_release(release, truth):
-    folder, con = release
+def test_no_suppressed_county_cell_can_be_recomputed_from_the_release(tiny_release, truth):
+    folder, con = tiny_release
     hidden = _hidden(con)
     assert hidden, "the tiny sample has counts of 1–2: something must be suppressed"
     equations = _equations(con, hidden)
@@ -157,8 +149,8 @@ def test_without_secondary_suppression_the_attack_recovers_cells(tiny_refreshed,
     assert len(recovered) > 10
 
 
-def test_no_published_county_count_is_one_or_two_and_every_hidden_cell_is_flagged(release, truth):
-    folder, con = release
+def test_no_published_county_count_is_one_or_two_and_every_hidden_cell_is_flagged(tiny_release, truth):
+    folder, con = tiny_release
     t = rules().table(TABLE)
     low, high = rules().low, rules().high
     hidden = _hidden(con)
@@ -227,8 +219,8 @@ def test_no_published_county_count_is_one_or_two_and_every_hidden_cell_is_flagge
     assert "不予公布 x:" in page and rules().flags["D"]["zh"] in page
 
 
-def test_the_legend_and_metadata_travel_with_the_release(release):
-    folder, con = release
+def test_the_legend_and_metadata_travel_with_the_release(tiny_release):
+    folder, con = tiny_release
     assert {f for (f,) in con.execute("select flag from registry.disclosure_flags").fetchall()} == {"C", "D"}
     meta = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
     assert meta["disclosure"]["small_counts"] == [1, 2]

@@ -5,22 +5,12 @@ DuckDB, the CSVs with the csv module, metadata.json against the marts' columns."
 import csv
 import json
 
-import duckdb
 import pandas as pd
-import pytest
 from openpyxl import load_workbook
 
 
-@pytest.fixture(scope="module")
-def release(tiny_refreshed):
-    folder = (tiny_refreshed.releases_dir / "latest").resolve()
-    con = duckdb.connect(str(folder / "release.duckdb"), read_only=True)
-    yield folder, con
-    con.close()
-
-
-def test_the_review_sheet_is_the_review_table_as_published(release):
-    folder, con = release
+def test_the_review_sheet_is_the_review_table_as_published(tiny_release):
+    folder, con = tiny_release
     ws = load_workbook(folder / "release.xlsx")["檢視表 Review"]
     assert ws.freeze_panes == "A2"
     assert ws["G1"].value == "2021年實績\nActual 2021" and ws["J1"].value == "達成情形\nAchieved"
@@ -48,8 +38,8 @@ def test_the_review_sheet_is_the_review_table_as_published(release):
     assert sheet["8.7.1", "rate_per_1000", "all"][9].fill.fgColor.rgb.endswith("F8D7DA")
 
 
-def test_series_county_and_notes_sheets_hold_the_marts(release):
-    folder, con = release
+def test_series_county_and_notes_sheets_hold_the_marts(tiny_release):
+    folder, con = tiny_release
     wb = load_workbook(folder / "release.xlsx", read_only=True)
     series = list(wb["時間序列 Series"].iter_rows(min_row=2, values_only=True))
     assert len(series) == con.execute("""select count(*) from marts.indicator_values
@@ -63,8 +53,8 @@ def test_series_county_and_notes_sheets_hold_the_marts(release):
     assert sum(1 for r in notes if r and r.startswith(("請領", "單獨"))) == 2  # every indicator listed
 
 
-def test_every_mart_is_published_as_parquet_equal_to_the_mart(release):
-    folder, con = release
+def test_every_mart_is_published_as_parquet_equal_to_the_mart(tiny_release):
+    folder, con = tiny_release
     for (mart,) in con.execute("select table_name from information_schema.tables "
                            "where table_schema = 'marts'").fetchall():
         parquet = folder / "data" / f"{mart}.parquet"
@@ -75,8 +65,8 @@ def test_every_mart_is_published_as_parquet_equal_to_the_mart(release):
         assert differ.fetchall()[0][0] == 0, mart
 
 
-def test_csvs_have_a_bom_and_whole_numbers_without_a_decimal_point(release):
-    folder, con = release
+def test_csvs_have_a_bom_and_whole_numbers_without_a_decimal_point(tiny_release):
+    folder, con = tiny_release
     assert (folder / "indicator_progress.csv").read_bytes().startswith("\ufeff".encode())
     with open(folder / "indicator_progress.csv", encoding="utf-8-sig") as f:
         progress = {r["indicator_code"]: r for r in csv.DictReader(f)}
@@ -95,8 +85,8 @@ def test_csvs_have_a_bom_and_whole_numbers_without_a_decimal_point(release):
         assert (r["coverage_rate"] == "" if want is None else float(r["coverage_rate"]) == want)
 
 
-def test_metadata_describes_every_column_and_indicator(release):
-    folder, con = release
+def test_metadata_describes_every_column_and_indicator(tiny_release):
+    folder, con = tiny_release
     meta = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
     assert meta["release_id"] == folder.name
     for table in meta["tables"]:
@@ -113,12 +103,12 @@ def test_metadata_describes_every_column_and_indicator(release):
         assert sum(1 for _ in csv.DictReader(f)) == sum(len(t["columns"]) for t in meta["tables"])
 
 
-def test_sdmx_csv_read_by_pysdmx_equals_indicators_csv(release):
+def test_sdmx_csv_read_by_pysdmx_equals_indicators_csv(tiny_release):
     """SDMX-CSV 2.0 against the SDMX-ML 3.0 structure beside it, read by pysdmx (BIS's SDMX
     library: it reads SDMX-CSV 2.0 and SDMX-ML 3.0 structures; sdmx1 reads SDMX-CSV 1.0)."""
     from pysdmx.io import get_datasets
 
-    folder, _ = release
+    folder, _ = tiny_release
     (dataset,) = get_datasets(folder / "sdmx" / "indicators.csv", folder / "sdmx" / "structure.xml")
     assert [c.id for c in dataset.structure.components][:6] == [
         "INDICATOR", "MEASURE", "GROUP", "WINDOW", "REF_AREA", "TIME_PERIOD"]
@@ -152,12 +142,12 @@ def _png_is_not_blank(path) -> bool:
     return len(set(raw[1:4000:3])) > 2
 
 
-def test_the_report_renders_offline_with_charts_and_chinese(release, tmp_path):
+def test_the_report_renders_offline_with_charts_and_chinese(tiny_release, tmp_path):
     import re
     import shutil
     import subprocess
 
-    folder, con = release
+    folder, con = tiny_release
     assert shutil.which("chromium") and shutil.which("pdftoppm"), "run `make system-deps`"
     report = folder / "report"
     page = (report / "8.5.3.html").read_text(encoding="utf-8")
@@ -193,8 +183,8 @@ def test_the_report_renders_offline_with_charts_and_chinese(release, tmp_path):
     assert "檢視表" in text
 
 
-def test_the_release_carries_the_dbt_documentation_site(release):
-    folder, con = release
+def test_the_release_carries_the_dbt_documentation_site(tiny_release):
+    folder, con = tiny_release
     site = (folder / "docs" / "index.html").read_text(encoding="utf-8")
     for (mart,) in con.execute("select table_name from information_schema.tables "
                                "where table_schema = 'marts'").fetchall():
@@ -202,14 +192,14 @@ def test_the_release_carries_the_dbt_documentation_site(release):
     assert "Value rounded to display_precision" in site  # the columns' documentation
 
 
-def test_the_workbook_prints_in_libreoffice_with_the_review_table_on_page_one(release, tmp_path):
+def test_the_workbook_prints_in_libreoffice_with_the_review_table_on_page_one(tiny_release, tmp_path):
     """A second, independent XLSX reader: LibreOffice Calc prints release.xlsx to PDF; the
     first page is the review table, whole (landscape, one page wide), in Chinese."""
     import re
     import shutil
     import subprocess
 
-    folder, _ = release
+    folder, _ = tiny_release
     assert shutil.which("soffice"), "run `make system-deps`"
     subprocess.run(["soffice", "--headless", "--norestore", f"-env:UserInstallation=file://{tmp_path}/lo",
                     "--convert-to", "pdf", "--outdir", str(tmp_path), str(folder / "release.xlsx")],
