@@ -19,11 +19,16 @@ DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 # dbt's documentation site as one file (models, columns, lineage), copied into each release.
 DOCS_SITE = DBT_PROJECT_DIR / "target" / "static_index.html"
+OUTPUT_DIRS = {"target", "logs", "dbt_packages"}
 
 
 def ensure_manifest() -> Path:
-    sources = [p for p in DBT_PROJECT_DIR.rglob("*") if p.suffix in (".sql", ".yml")
-               and "target" not in p.parts]
+    # Every folder but dbt's outputs: target/ holds a folder per dbt invocation, and walking
+    # it cost seconds per refresh once a few hundred had accumulated.
+    sources = [p for folder in DBT_PROJECT_DIR.iterdir() if folder.is_dir()
+               and folder.name not in OUTPUT_DIRS for p in folder.rglob("*")
+               if p.suffix in (".sql", ".yml")]
+    sources += [p for p in DBT_PROJECT_DIR.glob("*.yml")]
     newest = max(p.stat().st_mtime for p in sources)
     if (not MANIFEST.exists() or newest > MANIFEST.stat().st_mtime or not DOCS_SITE.exists()
             or newest > DOCS_SITE.stat().st_mtime):

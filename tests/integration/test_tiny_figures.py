@@ -1,7 +1,7 @@
 """The tiny calibrated warehouse in the default tier: every family, quarter and dialect
 through a real refresh. Aggregated families are generated unscaled, so each of their
 published figures must hold to the published digit here too; person-level counting rules
-are pinned by the dbt unit tests every build runs, and proved at scale 1 in `e2e`."""
+are pinned by the dbt unit tests (test_dbt_unit_tests.py), and proved at scale 1 in `e2e`."""
 
 import csv
 
