@@ -18,6 +18,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from dagster_project.build_inputs import build_inputs
 from dagster_project.config import PROJECT_ROOT, Settings
 from dagster_project.defs.partitions import quarterly
 from dagster_project.ingest.changes import changed_quarters
@@ -166,6 +167,16 @@ def _quarters(quarters: list[str]) -> str:
     return f"{len(quarters)} quarter" + ("s" if len(quarters) > 1 else "")
 
 
+def _standing_release(s: Settings) -> Path | None:
+    """The latest release, if it was built from what a rebuild now would use."""
+    latest = s.releases_dir / "latest"
+    try:
+        manifest = json.loads((latest / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return latest.resolve() if manifest.get("build_inputs") == build_inputs() else None
+
+
 def refresh(s: Settings, progress=print, quarters: list[str] | None = None) -> int:
     """Write-audit-publish by the refresh job. `quarters` (a backfill) re-ingests exactly
     those quarters of every family, changed or not; otherwise the families and quarters
@@ -190,6 +201,13 @@ def refresh(s: Settings, progress=print, quarters: list[str] | None = None) -> i
                  f"{', '.join(families)}) from {s.sources_dir}")
     else:
         progress("no landed file changed since the last refresh")
+        standing = _standing_release(s)
+        if standing is not None:
+            progress(f"nothing to do: release {standing.name} was built from these files and "
+                     "the same registry, models, checks and code, today; it stands (`--quarters` "
+                     "re-ingests and rebuilds anyway)")
+            progress(f"release: {standing}")
+            return 0
     progress("then building marts (dbt build), validating (Great Expectations) and publishing")
     result = _launch(s, progress, quarters, families)
     failures = [_root_cause(e.event_specific_data.error) for e in result.all_events

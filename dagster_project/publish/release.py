@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.build_inputs import build_inputs
 from dagster_project.dbt_manifest import DOCS_SITE
 from dagster_project.lib.redact import redact_ids
 from dagster_project.publish.disclosure import protect
@@ -248,6 +249,7 @@ def publish(database: Path, releases_dir: Path, validation: dict,
         "attention": attention,
         "disclosure": disclosure,
         "row_counts": counts,
+        "build_inputs": build_inputs(),
     }
     (building / "manifest.json").write_text(
         redact_ids(json.dumps(manifest, indent=1, ensure_ascii=False)), encoding="utf-8")

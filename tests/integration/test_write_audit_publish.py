@@ -17,7 +17,7 @@ from dagster_project.config import settings
 from dagster_project.ingest.files import decode
 from dagster_project.lib.text_normalise import parse_count
 from dagster_project.publish.release import NotValidated, publish, require_pass
-from dagster_project.refresh import refresh, refresh_lock
+from dagster_project.refresh import _standing_release, refresh, refresh_lock
 
 
 def _refresh(s) -> tuple[int, str]:
@@ -173,13 +173,25 @@ def _landed(s) -> list[tuple]:
 
 def test_relanding_is_a_no_op_and_a_resubmission_is_a_new_vintage(copies, tmp_path):
     submission = next((copies.sources_dir / "county_submissions").glob("10014_113Q3.*"))
-    # 1. The same file landed again (new modification time, same bytes): nothing changes.
+    # 1. The same file landed again (new modification time, same bytes): nothing changes,
+    # and nothing runs: the latest release was built from the same files, registry, models,
+    # checks and code, today.
     before = _landed(copies)
+    releases = sorted(copies.releases_dir.iterdir())
     submission.write_bytes(submission.read_bytes())
     code, output = _refresh(copies)
     assert code == 0, output
     assert "no landed file changed since the last refresh" in output
+    assert "nothing to do: release" in output and "run " not in output, output
     assert _landed(copies) == before
+    assert sorted(copies.releases_dir.iterdir()) == releases
+    # A release built on another day (an overdue flag may have changed) does not stand.
+    manifest_file = copies.releases_dir / "latest" / "manifest.json"
+    manifest = json.loads(manifest_file.read_text("utf-8"))
+    assert _standing_release(copies) == (copies.releases_dir / "latest").resolve()
+    manifest["build_inputs"]["date"] = "2020-01-01"
+    manifest_file.write_text(json.dumps(manifest), "utf-8")
+    assert _standing_release(copies) is None
     first_vintage_time = max(row[5] for row in before)
 
     # 2. A corrected resubmission: a new vintage, figures revised, the first still queryable.

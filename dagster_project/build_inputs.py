@@ -1,0 +1,33 @@
+"""What a release is built from besides the landed files: the registry, the dbt models,
+the GX suites, the reference data and the code, and today's date (a submission becomes
+overdue when its deadline passes: dbt's `submission_status` reads `current_date`).
+
+The release manifest records them (`build_inputs`); a `tsdg refresh` that finds no changed
+landed file and the latest release built from the same inputs has nothing to do.
+"""
+
+import hashlib
+from datetime import date
+
+from dagster_project.config import PROJECT_ROOT
+from dagster_project.lib import source_contract
+
+# Folders (and files) of the project whose content can change what a release holds.
+INPUTS = ("dagster_project", "registry", "expectations", "dbt/models", "dbt/macros",
+          "dbt/dbt_project.yml", "dbt/profiles.yml")
+SUFFIXES = {".py", ".yml", ".yaml", ".sql", ".json", ".csv", ".html", ".css"}
+
+
+def build_inputs(today: date | None = None) -> dict:
+    digest = hashlib.sha256()
+    for name in INPUTS:
+        root = PROJECT_ROOT / name
+        files = [root] if root.is_file() else sorted(
+            p for p in root.rglob("*") if p.suffix in SUFFIXES and "__pycache__" not in p.parts)
+        for path in files:
+            digest.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    # The contract in use, wherever it lives (a draft adopted from elsewhere included).
+    digest.update(source_contract.SOURCES_REGISTRY_FILE.read_bytes())
+    return {"project_sha256": digest.hexdigest(),
+            "date": (today or date.today()).isoformat()}
