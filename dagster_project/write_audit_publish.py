@@ -25,6 +25,13 @@ NOT_PUBLISHED = ("not published: the run failed, a blocking check failed, or its
                  "are unchanged")
 
 
+def build_alias(working: Settings) -> Path:
+    """A fixed path to the running build (a link to builds/<run id>/, there while the run
+    lives). dbt's profile names this path, not the run's: the profile is part of dbt's
+    parse state, so a per-run path made every run parse the project from scratch."""
+    return working.warehouse_dir / "current-build"
+
+
 def settle(s: Settings, progress) -> None:
     """Called with the lock held. A WAL left by a crashed writer is checkpointed into the
     working file before it is copied (a copy without its WAL would lose data); a release
@@ -42,6 +49,7 @@ def settle(s: Settings, progress) -> None:
         else:
             shutil.rmtree(leftover)
         progress(f"removed {leftover.name} left by an interrupted publication")
+    build_alias(s).unlink(missing_ok=True)  # left by a killed run; the lock is ours now
     builds = s.warehouse_dir / "builds"
     for orphan in sorted(builds.glob("*")) if builds.exists() else []:
         retire(s, orphan, "orphaned build of an interrupted run; not published")
@@ -75,6 +83,11 @@ class Build:
                                      self.dir / working.working_database.name)
             if working.working_database.exists():
                 shutil.copy2(working.working_database, self.settings.database)
+            # Relative, so a copied warehouse's link still points inside the copy.
+            link = build_alias(working).with_name(".current-build-new")
+            link.unlink(missing_ok=True)
+            link.symlink_to(Path("builds") / run_id, target_is_directory=True)
+            os.replace(link, build_alias(working))
             progress(f"run {run_id[:8]} builds on a copy of the working warehouse "
                      f"(builds/{run_id}/); it replaces the working warehouse only after "
                      "validation and publication")
@@ -91,6 +104,7 @@ class Build:
     def close(self) -> Path | None:
         """At the end of the run: an unpromoted build is retired; the lock is released."""
         try:
+            build_alias(self.working).unlink(missing_ok=True)
             if not self.promoted and self.dir.exists():
                 return retire(self.working, self.dir, f"run {self.run_id}: {NOT_PUBLISHED}")
             return None

@@ -1,6 +1,8 @@
 """The dbt project as Dagster assets (staging → intermediate → marts)."""
 
 import json
+import os
+import shutil
 from collections import Counter
 from functools import cached_property
 from importlib.metadata import version as installed_version
@@ -12,8 +14,11 @@ from packaging import version
 from dagster_project.config import DBT_PROJECT_DIR, DUCKDB_MEMORY_LIMIT
 from dagster_project.dbt_manifest import DBT_EXECUTABLE
 from dagster_project.defs.resources import WarehouseResource
+from dagster_project.write_audit_publish import build_alias
 
 DBT_SUMMARY = "last_dbt_build.json"
+# dbt's partial-parse state, kept beside the working warehouse between runs.
+PARSE_STATE = "partial_parse.msgpack"
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
@@ -30,19 +35,29 @@ class LayerGroups(DagsterDbtTranslator):
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project,
             dagster_dbt_translator=LayerGroups())
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    # dbt runs in a subprocess; its profile takes the file being built from --vars.
+    # dbt runs in a subprocess; its profile takes the file being built from --vars, by the
+    # build's fixed alias so that dbt's parse state carries over from the last run.
     s = warehouse.build(context)
-    target = {"tsdg_database": str(s.database), "tsdg_memory_limit": DUCKDB_MEMORY_LIMIT}
+    database = build_alias(warehouse.settings) / s.database.name
+    target = {"tsdg_database": str(database), "tsdg_memory_limit": DUCKDB_MEMORY_LIMIT}
     # dbt's artifacts of this build live in the build's folder: removed with it when it is
     # published, kept with it in failed/ when not (a folder per run under dbt/target would
     # only accumulate).
+    target_path = s.database.parent / "dbt_target"
+    parse_state = warehouse.settings.warehouse_dir / PARSE_STATE
+    if parse_state.exists():  # dbt checks it (versions, profile, vars, files) before use
+        target_path.mkdir()
+        shutil.copy2(parse_state, target_path / PARSE_STATE)
     # dbt's unit tests check the models' logic on fixed inputs, not this data: they run in
     # the test suite (tests/integration/test_dbt_unit_tests.py), not in every refresh, as
     # dbt advises.
     invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test",
                           "--vars", json.dumps(target)], context=context,
-                         target_path=s.database.parent / "dbt_target")
+                         target_path=target_path)
     yield from invocation.stream()
+    if (target_path / PARSE_STATE).exists():
+        shutil.copy2(target_path / PARSE_STATE, parse_state.with_suffix(".new"))
+        os.replace(parse_state.with_suffix(".new"), parse_state)
     # The publish step records what this build ran and how it ended.
     results = invocation.get_artifact("run_results.json")["results"]
     summary = Counter(r["status"] for r in results)
