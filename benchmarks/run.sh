@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Wall time and peak memory of `tsdg sample` and `tsdg refresh` at a scale (default 1).
+# Wall time and peak memory of `tsdg sample` and `tsdg refresh` at a scale (default 1):
+# a first full refresh, then the incremental cases — nothing changed, one county file
+# resubmitted (new bytes: a new vintage), and a backfill of one quarter.
 #   benchmarks/run.sh [SCALE] [WORKDIR]
-# Prints one line per step: step, scale, wall seconds, peak RSS MiB, and the row counts.
+# Prints one line per step: step, scale, wall time, peak RSS MiB, and the row counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scale=${1:-1}
@@ -22,3 +24,10 @@ grep -E "rows$" "$work/sample.out" | sed 's/^\[[^]]*\] /  /'
 measure refresh .venv/bin/tsdg refresh --sources "$work/landing" --warehouse "$work/warehouse"
 grep -E "ingest:|build, validate and publish:" "$work/refresh.out" | sed 's/^\[[^]]*\] /  /'
 du -sh "$work/landing" "$work/warehouse/tsdg.duckdb" | sed 's/^/  /'
+measure nochange .venv/bin/tsdg refresh --sources "$work/landing" --warehouse "$work/warehouse"
+county=$(ls "$work/landing/county_submissions/"*.csv | head -1)
+printf '\n' >> "$county"
+measure resubmit .venv/bin/tsdg refresh --sources "$work/landing" --warehouse "$work/warehouse"
+grep -E "^\[[^]]*\] ingesting" "$work/resubmit.out" | sed 's/^\[[^]]*\] /  /'
+measure backfill .venv/bin/tsdg refresh --sources "$work/landing" --warehouse "$work/warehouse" \
+  --quarters 2024Q3

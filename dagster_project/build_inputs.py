@@ -1,6 +1,8 @@
 """What a release is built from besides the landed files: the registry, the dbt models,
-the GX suites, the reference data and the code, and today's date (a submission becomes
-overdue when its deadline passes: dbt's `submission_status` reads `current_date`).
+the GX suites, the reference data and the code, today's date (a submission becomes
+overdue when its deadline passes: dbt's `submission_status` reads `current_date`), and the
+warehouse file as the release's run left it (size and modification time: a file changed by
+anything but a run is rebuilt from, never trusted).
 
 The release manifest records them (`build_inputs`); a `tsdg refresh` that finds no changed
 landed file and the latest release built from the same inputs has nothing to do.
@@ -8,6 +10,7 @@ landed file and the latest release built from the same inputs has nothing to do.
 
 import hashlib
 from datetime import date
+from pathlib import Path
 
 from dagster_project.config import PROJECT_ROOT
 from dagster_project.lib import source_contract
@@ -18,7 +21,7 @@ INPUTS = ("dagster_project", "registry", "expectations", "dbt/models", "dbt/macr
 SUFFIXES = {".py", ".yml", ".yaml", ".sql", ".json", ".csv", ".html", ".css"}
 
 
-def build_inputs(today: date | None = None) -> dict:
+def build_inputs(database: Path, today: date | None = None) -> dict:
     digest = hashlib.sha256()
     for name in INPUTS:
         root = PROJECT_ROOT / name
@@ -29,5 +32,7 @@ def build_inputs(today: date | None = None) -> dict:
             digest.update(path.read_bytes() + b"\0")
     # The contract in use, wherever it lives (a draft adopted from elsewhere included).
     digest.update(source_contract.SOURCES_REGISTRY_FILE.read_bytes())
+    stat = database.stat() if database.exists() else None
     return {"project_sha256": digest.hexdigest(),
-            "date": (today or date.today()).isoformat()}
+            "date": (today or date.today()).isoformat(),
+            "warehouse_file": f"{stat.st_size} bytes, mtime {stat.st_mtime_ns}" if stat else None}

@@ -168,13 +168,14 @@ def _quarters(quarters: list[str]) -> str:
 
 
 def _standing_release(s: Settings) -> Path | None:
-    """The latest release, if it was built from what a rebuild now would use."""
+    """The latest release, if it was built from what a rebuild now would use (the working
+    warehouse included: its file is the one the release's run left)."""
     latest = s.releases_dir / "latest"
     try:
         manifest = json.loads((latest / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return latest.resolve() if manifest.get("build_inputs") == build_inputs() else None
+    return latest.resolve() if manifest.get("build_inputs") == build_inputs(s.working_database) else None
 
 
 def refresh(s: Settings, progress=print, quarters: list[str] | None = None) -> int:

@@ -249,7 +249,7 @@ def publish(database: Path, releases_dir: Path, validation: dict,
         "attention": attention,
         "disclosure": disclosure,
         "row_counts": counts,
-        "build_inputs": build_inputs(),
+        "build_inputs": build_inputs(database),
     }
     (building / "manifest.json").write_text(
         redact_ids(json.dumps(manifest, indent=1, ensure_ascii=False)), encoding="utf-8")
