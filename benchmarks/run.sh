@@ -22,12 +22,12 @@ rm -rf "$work/landing" "$work/warehouse"
 measure sample .venv/bin/tsdg sample --out "$work/landing" --scale "$scale"
 grep -E "rows$" "$work/sample.out" | sed 's/^\[[^]]*\] /  /'
 measure refresh .venv/bin/tsdg refresh --sources "$work/landing" --warehouse "$work/warehouse"
-grep -E "ingest:|build, validate and publish:" "$work/refresh.out" | sed 's/^\[[^]]*\] /  /'
+grep -E "ingesting|: ok in|FAILED" "$work/refresh.out" | sed 's/^\[[^]]*\] /  /' || true
 du -sh "$work/landing" "$work/warehouse/tsdg.duckdb" | sed 's/^/  /'
 measure nochange .venv/bin/tsdg refresh --sources "$work/landing" --warehouse "$work/warehouse"
 county=$(ls "$work/landing/county_submissions/"*.csv | head -1)
 printf '\n' >> "$county"
 measure resubmit .venv/bin/tsdg refresh --sources "$work/landing" --warehouse "$work/warehouse"
-grep -E "^\[[^]]*\] ingesting" "$work/resubmit.out" | sed 's/^\[[^]]*\] /  /'
+grep -E "ingesting|: ok in|FAILED" "$work/resubmit.out" | sed 's/^\[[^]]*\] /  /' || true
 measure backfill .venv/bin/tsdg refresh --sources "$work/landing" --warehouse "$work/warehouse" \
   --quarters 2024Q3
