@@ -28,7 +28,7 @@ def ensure_manifest() -> Path:
     sources = [p for folder in DBT_PROJECT_DIR.iterdir() if folder.is_dir()
                and folder.name not in OUTPUT_DIRS for p in folder.rglob("*")
                if p.suffix in (".sql", ".yml")]
-    sources += [p for p in DBT_PROJECT_DIR.glob("*.yml")]
+    sources += DBT_PROJECT_DIR.glob("*.yml")  # dbt_project.yml, profiles.yml
     newest = max(p.stat().st_mtime for p in sources)
     if (not MANIFEST.exists() or newest > MANIFEST.stat().st_mtime or not DOCS_SITE.exists()
             or newest > DOCS_SITE.stat().st_mtime):

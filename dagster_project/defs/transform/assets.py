@@ -83,4 +83,4 @@ class LeanDbtCliResource(DbtCliResource):
 
 def dbt_resource() -> DbtCliResource:
     return LeanDbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR),
-                          dbt_executable=DBT_EXECUTABLE)
+                              dbt_executable=DBT_EXECUTABLE)
