@@ -233,7 +233,11 @@ def main(argv=None) -> int:
     p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=20250923)
     p.set_defaults(fn=cmd_sample)
-    p = sub.add_parser("refresh", help="ingest, build and publish (the Dagster definitions, in-process)")
+    p = sub.add_parser(
+        "refresh", help="ingest, build and publish (the Dagster definitions, in-process)",
+        description="Ingest the new or changed landed files, build, validate and publish. With "
+                    "no changed file and the latest release built from the same registry, "
+                    "models, checks and code today, it says so and does nothing (exit 0).")
     p.add_argument("--sources")
     p.add_argument("--warehouse")
     p.add_argument("--quarters", metavar="2024Q1..2024Q2",
