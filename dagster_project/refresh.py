@@ -175,7 +175,8 @@ def _standing_release(s: Settings) -> Path | None:
         manifest = json.loads((latest / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return latest.resolve() if manifest.get("build_inputs") == build_inputs(s.working_database) else None
+    same = manifest.get("build_inputs") == build_inputs(s.working_database)
+    return latest.resolve() if same else None
 
 
 def refresh(s: Settings, progress=print, quarters: list[str] | None = None) -> int:
