@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project import lake
 from dagster_project.config import Settings, settings
 from dagster_project.warehouse_lock import refresh_lock
 
@@ -96,7 +97,9 @@ class Build:
             raise
 
     def promote(self) -> None:
-        """After publication: the audited build becomes the working warehouse."""
+        """After publication: the audited build becomes the working warehouse, and the
+        quarters it ingested the lake's."""
+        lake.publish(self.settings.database, self.dir, self.working.warehouse_dir)
         os.replace(self.settings.database, self.working.working_database)
         shutil.rmtree(self.dir)
         self.promoted = True

@@ -18,6 +18,7 @@ from dagster_project.ingest.load import (
     refuse_misnamed,
 )
 from dagster_project.ingest.quarantine import purge_resolved
+from dagster_project.lake import stage_partition
 from dagster_project.lib.source_contract import door, family_names
 
 
@@ -57,6 +58,7 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
                 quarantined += load.quarantined
                 kept += load.kept
                 settled |= load.settled
+                stage_partition(con, s.database.parent, family, partition)
                 rows += sum(load.rows.values())
                 files += len(load.rows)
                 context.log.info(f"{family} {partition}: {len(load.rows)} files, "

@@ -1,0 +1,93 @@
+"""The lake (<warehouse>/lake/): the raw tables as Parquet, one folder per family-quarter,
+changed only by a published build."""
+
+import hashlib
+
+import duckdb
+
+from dagster_project.lake import PART, _move_quarter, lake_dir
+from dagster_project.lib.source_contract import door
+from dagster_project.refresh import refresh
+
+
+def _lake_rows(lake, family: str) -> str:
+    return f"read_parquet('{lake}/{family}/*/{PART}', hive_partitioning = true)"
+
+
+def _digests(lake) -> dict[str, str]:
+    return {str(p.relative_to(lake)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(lake.rglob("*")) if p.is_file()}
+
+
+def test_the_lake_holds_every_row_of_every_raw_table_by_quarter(tiny_refreshed):
+    lake = lake_dir(tiny_refreshed.warehouse_dir)
+    with duckdb.connect(str(tiny_refreshed.working_database), read_only=True) as con:
+        for f in door().families.values():
+            # the same rows, column for column (partition_key from the folder's name)
+            columns = ", ".join(f'"{c}"' for (c, *_) in con.execute(
+                f"describe {f.raw_table}").fetchall())
+            lake_rows = f"(select {columns} from {_lake_rows(lake, f.name)})"
+            for a, b in ((f.raw_table, lake_rows), (lake_rows, f.raw_table)):
+                assert con.execute(f"select count(*) from (from {a} except all from {b})"
+                                   ).fetchone()[0] == 0, f.name
+        for group, schema, tables in (("_raw", "raw", ("landed_files", "partition_files")),
+                                      ("_registry", "registry", ("indicators", "parameters",
+                                                                 "flows", "counties"))):
+            for table in tables:
+                parquet = lake / group / f"{table}.parquet"
+                assert con.execute(f"""select count(*) from (from {schema}.{table}
+                                   except all from read_parquet('{parquet}'))""").fetchone()[0] == 0
+                assert con.execute(f"select count(*) from read_parquet('{parquet}')").fetchone()[0] \
+                    == con.execute(f"select count(*) from {schema}.{table}").fetchone()[0]
+    person = [f.name for f in door().families.values() if f.person_level]
+    columns = {c for family in person for (c,) in duckdb.sql(
+        f"select name from parquet_schema('{lake}/{family}/*/{PART}')").fetchall()}
+    assert "person_key" in columns and not {"national_id", "id_number", "身分證字號"} & columns
+
+
+def test_a_resubmission_replaces_its_quarter_and_a_blocked_build_changes_nothing(copies):
+    lake = lake_dir(copies.warehouse_dir)
+    before = _digests(lake)
+    resubmitted = copies.sources_dir / "labour_insurance" / "bli_11304.csv"  # 2024-04: 2024Q2
+    resubmitted.write_bytes(resubmitted.read_bytes() + b"\n")  # a new vintage, same figures
+    code = refresh(copies, progress=lambda _: None)
+    assert code == 0
+    after = _digests(lake)
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    assert {k for k in changed if not k.startswith("_")} == {
+        f"labour_insurance/partition_key=2024Q2/{PART}"}
+    assert "_raw/landed_files.parquet" in changed
+    # the quarter holds both vintages (the models take the current one from landed_files)
+    assert duckdb.execute(f"""select count(distinct file_sha256) from
+                          {_lake_rows(lake, 'labour_insurance')} where partition_key = '2024Q2'
+                          and source_file like '%bli_11304.csv'""").fetchone()[0] == 2
+    assert not list(lake.rglob("*.old")) and not list(
+        (copies.warehouse_dir / "builds").glob("*/lake"))
+
+    # A build that ingests a quarter and is then blocked leaves the lake as it was.
+    with duckdb.connect(str(copies.working_database)) as con:
+        con.execute("""insert into raw.labour_insurance by name
+                       select * replace ('99999' as county_code) from raw.labour_insurance
+                       where period_month = '2024-08-01' and county_code = '63000'""")  # 2024Q3: not re-ingested
+    resubmitted.write_bytes(resubmitted.read_bytes() + b"\n")
+    assert refresh(copies, progress=lambda _: None) == 1
+    assert _digests(lake) == after
+    failed = max((copies.warehouse_dir / "failed").iterdir(), key=lambda p: p.stat().st_mtime)
+    assert (failed / "lake" / "labour_insurance" / "partition_key=2024Q2" / PART).is_file()
+
+
+def test_a_quarter_is_exchanged_whole(tmp_path):
+    new, target = tmp_path / "staged" / "partition_key=2024Q1", tmp_path / "lake" / "partition_key=2024Q1"
+    for folder, text in ((new, "new"), (target, "old")):
+        folder.mkdir(parents=True)
+        (folder / PART).write_text(text)
+    (target / "part-1.parquet").write_text("old, a file the new quarter does not have")
+    _move_quarter(new, target)
+    assert sorted(p.name for p in target.iterdir()) == [PART]
+    assert (target / PART).read_text() == "new"
+    assert not new.exists() and not list(tmp_path.rglob("*.old"))
+    fresh = tmp_path / "staged" / "partition_key=2024Q2"
+    fresh.mkdir()
+    (fresh / PART).write_text("first")
+    _move_quarter(fresh, tmp_path / "lake" / "partition_key=2024Q2")
+    assert (tmp_path / "lake" / "partition_key=2024Q2" / PART).read_text() == "first"
