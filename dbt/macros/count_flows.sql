@@ -4,7 +4,7 @@
     select
         flow_code,
         cast(period_month as date) as period_month,
-        cast(count(*) as bigint) as flow_amount,
+        cast(count(*) as bigint) as flow_amount
     from {{ events }}
     where is_counted and period_month is not null
     group by all

@@ -23,7 +23,7 @@
 {# Keep the latest version of each record among the current files of `family`: later
    quarter's file first, then later row. #}
 {% macro latest_version(relation, key_columns, family) -%}
-    select * exclude (version_rank)
+    select * except (version_rank)
     from (
         select
             *,

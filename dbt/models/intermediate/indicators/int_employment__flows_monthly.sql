@@ -9,35 +9,35 @@ episodes as (
 classified as (
     select
         *,
-        list_has_any(target_groups, ['低收入戶', '中低收入戶']) as is_low_income,
-        list_contains(target_groups, '身心障礙者') as is_disabled,
-        list_contains(target_groups, '施用毒品者') as is_drug_user,
-        placement_date is not null as is_placed,
+        {{ list_has_any_of('target_groups', ['低收入戶', '中低收入戶']) }} as is_low_income,
+        array_contains(target_groups, '身心障礙者') as is_disabled,
+        array_contains(target_groups, '施用毒品者') as is_drug_user,
+        placement_date is not null as is_placed
     from episodes
 ),
 
 events as (
-    select date_trunc('month', placement_date) as period_month,
+    select {{ month_start('placement_date') }} as period_month,
         'pes.low_income_placements' as flow_code, is_low_income and is_placed as is_counted
     from classified
     union all
-    select date_trunc('month', placement_date), 'pes.disability_placements', is_disabled and is_placed
+    select {{ month_start('placement_date') }}, 'pes.disability_placements', is_disabled and is_placed
     from classified
     union all
-    select date_trunc('month', registration_date), 'pes.disability_registrations', is_disabled
+    select {{ month_start('registration_date') }}, 'pes.disability_registrations', is_disabled
     from classified
     union all
-    select date_trunc('month', placement_date), 'pes.youth_placements',
+    select {{ month_start('placement_date') }}, 'pes.youth_placements',
         is_placed and {{ is_youth('birth_date', 'placement_date') }}
     from classified
     union all
-    select date_trunc('month', registration_date), 'pes.drug_registrations', is_drug_user
+    select {{ month_start('registration_date') }}, 'pes.drug_registrations', is_drug_user
     from classified
     union all
-    select date_trunc('month', placement_date), 'pes.drug_placements', is_drug_user and is_placed
+    select {{ month_start('placement_date') }}, 'pes.drug_placements', is_drug_user and is_placed
     from classified
     union all
-    select date_trunc('month', placement_date), 'pes.drug_stable_3m',
+    select {{ month_start('placement_date') }}, 'pes.drug_stable_3m',
         is_drug_user and is_placed and stable_3m = 'Y'
     from classified
 ),

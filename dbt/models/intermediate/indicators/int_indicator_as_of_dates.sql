@@ -29,7 +29,7 @@ source_span as (
 ),
 
 refused_span as (
-    select family, max(date_trunc('month', period_end)) as last_month
+    select family, max({{ month_start('period_end') }}) as last_month
     from {{ ref('submission_status') }}
     where status = 'quarantined'
     group by all
@@ -44,7 +44,7 @@ horizon as (
 
 missing_span as (
     select family,
-        max(date_trunc('month', least(period_end, last_day(horizon.last_month)))) as last_month
+        max({{ month_start('least(period_end, last_day(horizon.last_month))') }}) as last_month
     from {{ ref('submission_status') }}, horizon
     where status = 'missing' and is_expected and period_start <= horizon.last_month
     group by all
@@ -54,7 +54,7 @@ data_span as (
     select
         measures.indicator_code,
         greatest(max(source_span.last_month), max(refused_span.last_month),
-                 max(missing_span.last_month)) as last_month,
+                 max(missing_span.last_month)) as last_month
     from measures
     inner join indicators using (indicator_code)
     left join source_span
@@ -70,9 +70,8 @@ months as (
     select
         indicators.indicator_code,
         indicators.frequency,
-        cast(unnest(generate_series(
-            make_date(min(rules.first_report_year), 1, 1), data_span.last_month, interval 1 month
-        )) as date) as as_of_month,
+        {{ month_series('make_date(min(rules.first_report_year), 1, 1)', 'data_span.last_month', 1) }}
+            as as_of_month
     from indicators
     inner join rules using (indicator_code)
     inner join data_span using (indicator_code)
@@ -83,7 +82,7 @@ final as (
     select
         indicator_code,
         as_of_month,
-        last_day(as_of_month) as as_of,
+        last_day(as_of_month) as as_of
     from months
     where frequency = 'month' or month(as_of_month) % 3 = 0
 )

@@ -22,7 +22,7 @@ headline as (
         case rules.start_kind
             when 'fixed' then make_date(rules.window_start_year, 1, 1)
             when 'calendar_year' then make_date(year(as_of_dates.as_of), 1, 1)
-        end as window_start,
+        end as window_start
     from as_of_dates
     inner join indicators using (indicator_code)
     inner join rules
@@ -48,7 +48,7 @@ final as (
         window_start,
         any_value(window_kind) as window_kind,
         bool_or(is_headline) as is_headline,
-        bool_or(is_year_to_date) as is_year_to_date,
+        bool_or(is_year_to_date) as is_year_to_date
     from windows
     group by indicator_code, as_of, window_start
 )

@@ -9,7 +9,7 @@ final as (
     select
         'li.' || lower(measure_code) as flow_code,
         period_month,
-        cast(sum(count_value) as bigint) as flow_amount,
+        cast(sum(count_value) as bigint) as flow_amount
     from counts
     group by all
 )

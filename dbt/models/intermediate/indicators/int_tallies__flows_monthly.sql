@@ -9,7 +9,7 @@ final as (
     select
         'tally.' || lower(measure_code) as flow_code,
         period_month,
-        cast(sum(tally_value) as bigint) as flow_amount,
+        cast(sum(tally_value) as bigint) as flow_amount
     from tallies
     group by all
 )

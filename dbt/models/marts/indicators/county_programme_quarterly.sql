@@ -31,7 +31,7 @@ final as (
         submissions.sw_posts_filled / nullif(submissions.sw_posts_approved, 0) as staffing_rate,
         submissions.submitted_on,
         -- the file name only: where the landing area sat on the server is not a figure
-        parse_filename(submissions.source_file) as source_file,
+        {{ file_name_of('submissions.source_file') }} as source_file
     from submissions
     left join counties using (county_code)
 )

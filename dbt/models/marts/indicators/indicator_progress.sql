@@ -34,7 +34,7 @@ joined as (
         -- warehouse do not reach its 31 December yet (or its source sent nothing for it).
         coalesce(actual.incomplete_reason, case when actual.as_of is null then
             'no figure for ' || targets.target_year || ' yet: the data do not reach 31 December '
-            || targets.target_year end) as target_year_incomplete_reason,
+            || targets.target_year end) as target_year_incomplete_reason
     from targets
     inner join indicators using (indicator_code)
     left join headline_values as baseline
@@ -55,7 +55,7 @@ final as (
         case operator
             when '>=' then target_year_actual >= target
             when '<=' then target_year_actual <= target
-        end as is_achieved,
+        end as is_achieved
     from joined
 )
 

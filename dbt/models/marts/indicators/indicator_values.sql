@@ -35,7 +35,7 @@ gaps as (
         period_end,
         family || ' ' || period || ' ' || coalesce(submitter_name, submitter, '?') || ': '
             || case when status = 'submitted' then 'no data for ' || no_data_columns else status end
-            as gap,
+            as gap
     from submission_status
     inner join families using (family)
     where is_expected and period_start is not null
@@ -55,11 +55,11 @@ window_measures as (
         indicators.base_value,
         indicators.opening_balance,
         -- Flows are summed from the window start; a running total from its opening date.
-        coalesce(
+        cast(coalesce(
             windows.window_start,
             cast(indicators.opening_date as date) + interval 1 day
-        ) as sum_from,
-        date_trunc('month', windows.as_of) as as_of_month,
+        ) as date) as sum_from,
+        {{ month_start('windows.as_of') }} as as_of_month
     from windows
     inner join measures using (indicator_code)
     inner join indicators using (indicator_code)
@@ -69,7 +69,7 @@ completeness as (
     select
         wm.indicator_code, wm.measure, wm.group_code, wm.as_of, wm.window_start,
         count(distinct gaps.gap) as gap_count,
-        list(distinct gaps.gap order by gaps.gap) as gap_list,
+        {{ sorted_distinct_list('gaps.gap') }} as gap_list
     from window_measures as wm
     inner join gaps
         on gaps.flow_source in (split_part(wm.numerator_flow, '.', 1), split_part(wm.denominator_flow, '.', 1))
@@ -82,7 +82,7 @@ numerator_sums as (
     select
         wm.indicator_code, wm.measure, wm.group_code, wm.as_of, wm.window_start,
         sum(flows.flow_amount) as numerator_sum,
-        count(flows.period_month) as numerator_months,
+        count(flows.period_month) as numerator_months
     from window_measures as wm
     left join flows
         on flows.flow_code = wm.numerator_flow
@@ -95,7 +95,7 @@ denominator_sums as (
     select
         wm.indicator_code, wm.measure, wm.group_code, wm.as_of, wm.window_start,
         sum(flows.flow_amount) as denominator_sum,
-        count(flows.period_month) as denominator_months,
+        count(flows.period_month) as denominator_months
     from window_measures as wm
     left join flows
         on flows.flow_code = wm.denominator_flow
@@ -109,8 +109,8 @@ stocks as (
     select
         wm.indicator_code, wm.measure, wm.group_code, wm.as_of, wm.window_start,
         wm.denominator_flow,
-        arg_max(numerators.flow_amount, numerators.period_month) as numerator_stock,
-        max(numerators.period_month) as stock_month,
+        max_by(numerators.flow_amount, numerators.period_month) as numerator_stock,
+        max(numerators.period_month) as stock_month
     from window_measures as wm
     inner join flows as numerators
         on numerators.flow_code = wm.numerator_flow
@@ -120,7 +120,7 @@ stocks as (
 ),
 
 stock_denominators as (
-    select stocks.*, denominators.flow_amount as denominator_stock,
+    select stocks.*, denominators.flow_amount as denominator_stock
     from stocks
     left join flows as denominators
         on denominators.flow_code = stocks.denominator_flow
@@ -165,9 +165,9 @@ computed as (
         c.gap_count is null as is_complete,
         case when c.gap_count is not null then
             c.gap_count || ' submission(s) missing or incomplete: '
-            || array_to_string(c.gap_list[1:3], '; ')
+            || {{ join_list(list_head('c.gap_list', 3), '; ') }}
             || case when c.gap_count > 3 then '; …' else '' end
-        end as incomplete_reason,
+        end as incomplete_reason
     from window_measures as wm
     left join numerator_sums as n
         on n.indicator_code = wm.indicator_code and n.measure = wm.measure
@@ -191,7 +191,7 @@ computed as (
 with_aliases as (
     select * from computed
     union all
-    select aliases.indicator_code, computed.* exclude (indicator_code)
+    select aliases.indicator_code, computed.* except (indicator_code)
     from computed
     inner join indicators as aliases on aliases.alias_of = computed.indicator_code
 ),
@@ -206,8 +206,8 @@ final as (
         -- A figure that needs a missing or refused submission is withheld (value empty),
         -- never computed from partial data; the reason says which submissions.
         case when with_aliases.is_complete then with_aliases.indicator_value end as indicator_value,
-        case when with_aliases.is_complete then round(
-            with_aliases.indicator_value, cast(with_aliases.display_precision as integer))
+        case when with_aliases.is_complete then {{ round_to(
+            'with_aliases.indicator_value', 'cast(with_aliases.display_precision as integer)') }}
         end as display_value,
         with_aliases.is_complete,
         with_aliases.incomplete_reason,
@@ -224,7 +224,7 @@ final as (
         with_aliases.stock_month,
         indicators.name_zh,
         indicators.name_en,
-        indicators.alias_of,
+        indicators.alias_of
     from with_aliases
     inner join indicators using (indicator_code)
 )

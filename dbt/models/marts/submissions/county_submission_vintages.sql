@@ -35,7 +35,7 @@ final as (
         submissions.sw_posts_approved,
         submissions.sw_posts_filled,
         submissions.submitted_on,
-        coalesce(submissions.no_data, []) as no_data,
+        coalesce(submissions.no_data, {{ empty_text_list() }}) as no_data
     from submissions
     inner join landed_files
         on landed_files.file_sha256 = submissions.file_sha256

@@ -9,7 +9,7 @@ landed_files as (
 final as (
     select
         family, submitter, period, vintage, state, state_reason, file_name, file_sha256,
-        size_bytes, received_at, loaded_at, quarantine_report, run_id,
+        size_bytes, received_at, loaded_at, quarantine_report, run_id
     from landed_files
 )
 

@@ -32,9 +32,9 @@ history as (
         family, submitter, period,
         count(*) filter (where state in ('loaded', 'superseded')) as vintages,
         count(*) filter (where state = 'quarantined') as quarantined_files,
-        arg_max(file_name, loaded_at) filter (where state = 'quarantined') as last_quarantined_file,
-        arg_max(state_reason, loaded_at) filter (where state = 'quarantined') as last_quarantine_reason,
-        arg_max(quarantine_report, loaded_at) filter (where state = 'quarantined') as last_quarantine_report,
+        max_by(file_name, loaded_at) filter (where state = 'quarantined') as last_quarantined_file,
+        max_by(state_reason, loaded_at) filter (where state = 'quarantined') as last_quarantine_reason,
+        max_by(quarantine_report, loaded_at) filter (where state = 'quarantined') as last_quarantine_report
     from landed_files
     group by all
 ),
@@ -45,7 +45,7 @@ unexpected as (
         landed_files.family, landed_files.period,
         {{ period_start('landed_files.period') }} as period_start,
         {{ period_end('landed_files.period') }} as period_end,
-        landed_files.submitter, landed_files.submitter as submitter_name,
+        landed_files.submitter, landed_files.submitter as submitter_name
     from landed_files
     anti join expected
         on expected.family = landed_files.family
@@ -58,18 +58,18 @@ unexpected as (
 no_data as (
     select 'county_submissions' as family, county_code as submitter,
         report_year || 'Q' || report_quarter as period,
-        array_to_string(no_data, ', ') as no_data_columns,
+        {{ join_list('no_data', ', ') }} as no_data_columns
     from county_submissions
-    where len(no_data) > 0
+    where cardinality(no_data) > 0
     union all
-    select 'labour_insurance', 'BLI', strftime(period_month, '%Y-%m'),
-        string_agg(distinct measure_code || ' ' || county_code, ', ' order by measure_code || ' ' || county_code),
+    select 'labour_insurance', 'BLI', {{ year_month_text('period_month') }},
+        {{ sorted_distinct_join("measure_code || ' ' || county_code", ', ') }}
     from labour_insurance
     where value_note is not null
     group by all
     union all
-    select 'programme_tallies', owner_unit, cast(year(period_month) as varchar),
-        string_agg(distinct measure_code || ' ' || strftime(period_month, '%Y-%m'), ', '),
+    select 'programme_tallies', owner_unit, cast(year(period_month) as string),
+        {{ sorted_distinct_join("measure_code || ' ' || " ~ year_month_text('period_month'), ', ') }}
     from tallies
     where value_note is not null
     group by all
@@ -80,16 +80,16 @@ zero_reports as (
         coalesce(referred_willing, 0) + coalesce(jointly_served, 0) + coalesce(new_joint_cases, 0)
         + coalesce(placed, 0) + coalesce(stable_3m, 0) + coalesce(matched_savings_participants, 0)
         + coalesce(matched_savings_amount, 0) + coalesce(sw_posts_approved, 0)
-        + coalesce(sw_posts_filled, 0) = 0 and len(no_data) = 0 as reported_zero,
+        + coalesce(sw_posts_filled, 0) = 0 and cardinality(no_data) = 0 as reported_zero
     from county_submissions
 ),
 
 -- Only the contract's grid can make a figure incomplete: a file from a sender the registry
 -- does not know (tally_XYZ_113.csv, 99999_113Q1.csv) is shown, never waited for.
 all_expected as (
-    select *, true as is_expected, from expected
+    select *, true as is_expected from expected
     union all
-    select *, false as is_expected, from unexpected
+    select *, false as is_expected from unexpected
 ),
 
 final as (
@@ -121,7 +121,7 @@ final as (
         coalesce(h.quarantined_files, 0) as quarantined_files,
         h.last_quarantined_file,
         h.last_quarantine_reason,
-        h.last_quarantine_report,
+        h.last_quarantine_report
     from all_expected as e
     left join current_files as c
         on c.family = e.family and c.submitter = e.submitter and c.period = e.period

@@ -21,9 +21,9 @@ final as (
         sw_posts_approved,
         sw_posts_filled,
         submitted_on,
-        coalesce(no_data, []) as no_data,
+        coalesce(no_data, {{ empty_text_list() }}) as no_data,
         source_file,
-        file_sha256,
+        file_sha256
     from latest
 )
 

@@ -19,7 +19,7 @@ final as (
         source_file,
         file_sha256,
         source_row,
-        partition_key as reported_in_quarter,
+        partition_key as reported_in_quarter
     from latest
 )
 

@@ -13,7 +13,7 @@ final as (
         cast(value as bigint) as tally_value,
         value_note,
         source_file,
-        file_sha256,
+        file_sha256
     from latest
 )
 
