@@ -1,0 +1,59 @@
+"""The dbt models on Apache Spark: the same project, `--target spark`, reading the lake.
+
+dbt-spark's `session` method starts a local Spark (pyspark, Java 17) inside the dbt
+process; the catalog lives with that session, and the tables it builds are Parquet folders
+under <spark dir>/<schema>.db/<model>/, which any Parquet reader (DuckDB here) reads back.
+For a cluster the profile's method changes (thrift, Spark Connect): docs/deploy.md.
+"""
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from dagster_project.config import DBT_PROJECT_DIR
+from dagster_project.dbt_manifest import DBT_EXECUTABLE
+
+
+class SparkBuildFailed(RuntimeError):
+    pass
+
+
+def spark_table(spark_dir: Path, schema: str, name: str) -> str:
+    """A glob of the Parquet files of one table Spark built (for read_parquet)."""
+    return str(spark_dir / "warehouse" / f"{schema}.db" / name / "*.parquet")
+
+
+def build_on_spark(lake: Path, spark_dir: Path, progress: Callable[[str], None] = print,
+                   select: str | None = None) -> dict[str, str]:
+    """`dbt build --target spark` over a lake; returns {model or test: status}. The unit
+    tests stay with DuckDB (their fixtures are engine-neutral, their run is not needed
+    twice). Raises SparkBuildFailed, naming the failing nodes, if any model errs."""
+    spark_dir.mkdir(parents=True, exist_ok=True)
+    variables = {"tsdg_lake": str(lake), "tsdg_spark_warehouse": str(spark_dir / "warehouse")}
+    command = [DBT_EXECUTABLE, "build", "--target", "spark", "--exclude-resource-type",
+               "unit_test", "--vars", json.dumps(variables),
+               "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+               "--target-path", str(spark_dir / "target"), "--log-path", str(spark_dir / "logs")]
+    if select:
+        command += ["--select", select]
+    env = {**os.environ, "DO_NOT_TRACK": "1",
+           # Spark's own working files (metastore, Derby logs) go with the build, not the cwd
+           "SPARK_LOCAL_DIRS": str(spark_dir / "tmp")}
+    started = time.monotonic()
+    progress(f"dbt build --target spark over {lake} (a local Spark session)")
+    with open(spark_dir / "dbt.out", "w", encoding="utf-8") as out:
+        code = subprocess.run(command, env=env, cwd=spark_dir, stdout=out,
+                              stderr=subprocess.STDOUT).returncode
+    results = json.loads((spark_dir / "target" / "run_results.json").read_text())["results"] \
+        if (spark_dir / "target" / "run_results.json").exists() else []
+    statuses = {r["unique_id"]: r["status"] for r in results}
+    failed = sorted(k for k, v in statuses.items() if v in ("error", "fail", "runtime error"))
+    progress(f"dbt on Spark: {len(statuses)} nodes in {time.monotonic() - started:.0f} s, "
+             f"{len(failed)} failed (log: {spark_dir / 'dbt.out'})")
+    if code != 0 and (failed or not statuses):
+        raise SparkBuildFailed(f"dbt on Spark failed ({', '.join(failed) or 'see the log'}); "
+                               f"log: {spark_dir / 'dbt.out'}")
+    return statuses
