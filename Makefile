@@ -49,7 +49,7 @@ demo: setup
 	@echo "Try: $(BIN)/tsdg query \"select * from indicator_progress\""
 
 # Every tier: the default one (tiny warehouse), `fault` (kill -9 at many points of a
-# refresh), `spark` (the models on a local Spark) and `e2e` (the scale-1 proof).
+# refresh), `distributed` (the models on Spark, Dagster on PostgreSQL) and `e2e` (the scale-1 proof).
 test: setup system-deps
 	$(BIN)/ruff check dagster_project tests
 	$(BIN)/pytest --durations=15
@@ -58,7 +58,7 @@ test: setup system-deps
 # on the tiny calibrated warehouse.
 check: setup system-deps
 	$(BIN)/ruff check dagster_project tests
-	$(BIN)/pytest -m "not e2e and not fault and not spark" --durations=10
+	$(BIN)/pytest -m "not e2e and not fault and not distributed" --durations=10
 
 lint: setup
 	$(BIN)/ruff check dagster_project tests

@@ -10,7 +10,7 @@ from dagster_project.dbt_manifest import ensure_manifest
 from dagster_project.lake import lake_dir
 from dagster_project.spark_engine import build_on_spark, spark_table
 
-pytestmark = pytest.mark.spark
+pytestmark = pytest.mark.distributed
 
 KEY = ("indicator_code", "measure", "group_code", "window_start", "as_of")
 
