@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup system-deps demo test check lint dev sample refresh clean
+.PHONY: setup system-deps demo test check lint dev dev-postgres sample refresh clean
 
 $(BIN)/tsdg: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,12 +23,15 @@ setup: $(BIN)/tsdg dbt/target/manifest.json
 # Readers the tests use to check printable outputs: headless Chromium (renders HTML, prints
 # PDF), Noto CJK fonts (Chinese in print), poppler (pdfinfo/pdftoppm read the PDF back) and
 # LibreOffice Calc (prints release.xlsx: a second, independent reader of the workbook).
-# Installed from Debian's packages when missing (needs root, as on CI).
-SYSTEM_TOOLS := chromium pdfinfo soffice
-SYSTEM_PACKAGES := chromium fonts-noto-cjk poppler-utils libreoffice-calc-nogui
+# Past one machine: Java 17 (Spark runs the models on it) and PostgreSQL (Dagster's storage
+# for a team). Installed from Debian's packages when missing (needs root, as on CI).
+SYSTEM_TOOLS := chromium pdfinfo soffice java
+SYSTEM_PACKAGES := chromium fonts-noto-cjk poppler-utils libreoffice-calc-nogui \
+	openjdk-17-jre-headless postgresql
 system-deps:
 	@missing=0; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
 	fc-list 2>/dev/null | grep -q "Noto Sans CJK" || missing=1; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1; \
 	if [ $$missing = 1 ]; then \
 	  echo "installing $(SYSTEM_PACKAGES) (apt-get)"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
@@ -68,6 +71,15 @@ dev: setup
 	mkdir -p warehouse/dagster_home
 	cp deploy/dagster.yaml warehouse/dagster_home/dagster.yaml
 	DAGSTER_HOME=$(CURDIR)/warehouse/dagster_home $(BIN)/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
+
+# The same UI on Dagster's team instance: run, event-log and schedule storage on a local
+# PostgreSQL (Debian's package; make system-deps) in warehouse/postgres/, Unix socket only.
+dev-postgres: setup system-deps
+	mkdir -p warehouse/dagster_home_postgres
+	cp deploy/dagster-postgres.yaml warehouse/dagster_home_postgres/dagster.yaml
+	DAGSTER_HOME=$(CURDIR)/warehouse/dagster_home_postgres $(BIN)/python -m \
+	  dagster_project.local_postgres warehouse/postgres -- $(BIN)/dagster dev \
+	  -m dagster_project.definitions -h 127.0.0.1 -p 3000
 
 clean:
 	rm -rf warehouse sources/landing dbt/target

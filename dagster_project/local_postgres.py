@@ -10,7 +10,9 @@ folder only (no TCP port), trusts local connections, and stops when the block en
 import glob
 import os
 import shutil
+import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,3 +67,22 @@ def local_postgres(folder: Path) -> Iterator[str]:
     finally:
         subprocess.run(_as_owner([_bin("pg_ctl"), "-D", str(data), "-w", "-m", "fast",
                                   "stop"]), check=False, capture_output=True)
+
+
+def main(argv: list[str]) -> int:
+    """python -m dagster_project.local_postgres FOLDER -- COMMAND...: run COMMAND with the
+    server up and TSDG_DAGSTER_POSTGRES_URL set (make dev-postgres)."""
+    folder, command = argv[0], argv[argv.index("--") + 1:]
+    # A TERM (a service manager, `timeout`) stops the command and then the server too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    with local_postgres(Path(folder)) as url:
+        print(f"PostgreSQL for Dagster: {url}", flush=True)
+        try:
+            return subprocess.run(command, env={**os.environ,
+                                                "TSDG_DAGSTER_POSTGRES_URL": url}).returncode
+        except KeyboardInterrupt:
+            return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
