@@ -53,7 +53,7 @@ def cmd_refresh(args) -> int:
     except ValueError as exc:
         print(f"refresh: {exc}", file=sys.stderr)
         return 2
-    return refresh(s, progress=_progress, quarters=quarters)
+    return refresh(s, progress=_progress, quarters=quarters, engine=args.engine)
 
 
 def cmd_query(args) -> int:
@@ -242,6 +242,9 @@ def main(argv=None) -> int:
     p.add_argument("--warehouse")
     p.add_argument("--quarters", metavar="2024Q1..2024Q2",
                    help="backfill: re-ingest exactly these quarters (one, or a range), then build and publish")
+    p.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                   help="where the dbt models run: DuckDB (default) or a local Spark session "
+                        "over the lake (<warehouse>/lake/); the release is the same")
     p.set_defaults(fn=cmd_refresh)
     p = sub.add_parser("query", help="read-only SQL on the latest release; prints CSV")
     p.add_argument("--warehouse")

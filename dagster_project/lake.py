@@ -103,6 +103,24 @@ def _move_quarter(new: Path, target: Path) -> None:
     shutil.rmtree(new)  # after the exchange, `new` holds the old quarter
 
 
+def complete_for_engine(build_database: Path, build_dir: Path, warehouse_dir: Path) -> Path:
+    """The lake as this build sees it, for a second engine to read before publication: the
+    build's staged quarters and small tables, and a link to each published quarter the
+    build did not change (links are never moved on promotion; the writer lock keeps the
+    published quarters still meanwhile). Returns the build's lake folder."""
+    staged, published = build_dir / LAKE, lake_dir(warehouse_dir)
+    with duckdb.connect(str(build_database), read_only=True) as con:
+        _stage_tables(con, staged, published)
+    for family_dir in (sorted(p for p in published.iterdir() if not p.name.startswith("_"))
+                       if published.exists() else []):
+        for quarter in sorted(family_dir.iterdir()):
+            mine = staged / family_dir.name / quarter.name
+            if quarter.name.startswith(f"{KEY}=") and not mine.exists():
+                mine.parent.mkdir(parents=True, exist_ok=True)
+                mine.symlink_to(quarter.resolve(), target_is_directory=True)
+    return staged
+
+
 def publish(build_database: Path, build_dir: Path, warehouse_dir: Path) -> int:
     """Promotion of an audited build: the quarters it staged, and the small tables, become
     the warehouse's lake. Returns the number of family-quarters moved."""
@@ -112,6 +130,8 @@ def publish(build_database: Path, build_dir: Path, warehouse_dir: Path) -> int:
     moved = 0
     for family_dir in sorted(p for p in staged.iterdir() if not p.name.startswith("_")):
         for quarter in sorted(family_dir.iterdir()):
+            if quarter.is_symlink():  # a published quarter, linked for a second engine
+                continue
             _move_quarter(quarter, published / family_dir.name / quarter.name)
             moved += 1
     for group in ("_raw", "_registry"):

@@ -60,17 +60,20 @@ def _root_cause(error) -> str:
     return safe_text(error.message.strip(), 2000)
 
 
-def _launch(s: Settings, progress, quarters: list[str], families: list[str]):
+def _launch(s: Settings, progress, quarters: list[str], families: list[str],
+            engine: str = "duckdb"):
     """One run of the refresh job: the ingest of `families` over `quarters` (if any),
     then the registry, dbt, the GX checks and the release."""
     from dagster_project.definitions import refresh_job_for
     from dagster_project.defs.operations.jobs import DOWNSTREAM_KEYS, range_tags
     from dagster_project.defs.resources import WarehouseResource
+    from dagster_project.defs.transform.assets import ENGINE_TAG
 
     job = refresh_job_for(WarehouseResource(sources_dir=str(s.sources_dir),
                                             warehouse_dir=str(s.warehouse_dir)))
     selection = [dg.AssetKey(["raw", f]) for f in families] + DOWNSTREAM_KEYS
-    tags = {"tsdg/trigger": "tsdg refresh", **(range_tags(quarters) if quarters else {})}
+    tags = {"tsdg/trigger": "tsdg refresh", **(range_tags(quarters) if quarters else {}),
+            **({ENGINE_TAG: engine} if engine != "duckdb" else {})}
     started = time.monotonic()
     result = job.execute_in_process(instance=instance(s), tags=tags, asset_selection=selection,
                                     raise_on_error=False, run_config=QUIET)
@@ -179,10 +182,13 @@ def _standing_release(s: Settings) -> Path | None:
     return latest.resolve() if same else None
 
 
-def refresh(s: Settings, progress=print, quarters: list[str] | None = None) -> int:
+def refresh(s: Settings, progress=print, quarters: list[str] | None = None,
+            engine: str = "duckdb") -> int:
     """Write-audit-publish by the refresh job. `quarters` (a backfill) re-ingests exactly
     those quarters of every family, changed or not; otherwise the families and quarters
-    with new or changed files are ingested. 0 published, 1 blocked, 2 no sources, 3 busy."""
+    with new or changed files are ingested. `engine` "spark" builds the models on Spark
+    (over the lake) instead of DuckDB; validation and publication are the same.
+    0 published, 1 blocked, 2 no sources, 3 busy."""
     if not quarters_with_files(s):
         progress(f"no source files under {s.sources_dir}")
         return 2
@@ -203,15 +209,16 @@ def refresh(s: Settings, progress=print, quarters: list[str] | None = None) -> i
                  f"{', '.join(families)}) from {s.sources_dir}")
     else:
         progress("no landed file changed since the last refresh")
-        standing = _standing_release(s)
+        standing = _standing_release(s) if engine == "duckdb" else None
         if standing is not None:
             progress(f"nothing to do: release {standing.name} was built from these files and "
                      "the same registry, models, checks and code, today; it stands (`--quarters` "
                      "re-ingests and rebuilds anyway)")
             progress(f"release: {standing}")
             return 0
-    progress("then building marts (dbt build), validating (Great Expectations) and publishing")
-    result = _launch(s, progress, quarters, families)
+    progress(f"then building marts (dbt build{' on Spark' if engine == 'spark' else ''}), "
+             "validating (Great Expectations) and publishing")
+    result = _launch(s, progress, quarters, families, engine)
     failures = [_root_cause(e.event_specific_data.error) for e in result.all_events
                 if e.event_type_value == "STEP_FAILURE"]
     if any(BUSY in f for f in failures):  # another refresh took the lock first

@@ -6,6 +6,7 @@ under <spark dir>/<schema>.db/<model>/, which any Parquet reader (DuckDB here) r
 For a cluster the profile's method changes (thrift, Spark Connect): docs/deploy.md.
 """
 
+import glob
 import json
 import os
 import subprocess
@@ -13,7 +14,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from dagster_project.config import DBT_PROJECT_DIR
+import duckdb
+
+from dagster_project.config import DBT_PROJECT_DIR, DUCKDB_CONFIG
 from dagster_project.dbt_manifest import DBT_EXECUTABLE
 
 
@@ -26,15 +29,48 @@ def spark_table(spark_dir: Path, schema: str, name: str) -> str:
     return str(spark_dir / "warehouse" / f"{schema}.db" / name / "*.parquet")
 
 
+def spark_variables(lake: Path, spark_dir: Path) -> dict[str, str]:
+    """dbt --vars of the spark target: the lake it reads, where its tables go."""
+    return {"tsdg_lake": str(lake), "tsdg_spark_warehouse": str(spark_dir / "warehouse")}
+
+
+def load_into_duckdb(spark_dir: Path, database: Path, alias_dir: Path) -> list[str]:
+    """Every table Spark built, into the DuckDB file with DuckDB's own types: an empty
+    DuckDB build first (`dbt run --empty`: every view, and every table with its columns
+    and types, no rows), then Spark's rows inserted by column name. Returns the tables."""
+    manifest = json.loads((spark_dir / "target" / "manifest.json").read_text())
+    tables = [(n["schema"], n["name"]) for n in manifest["nodes"].values()
+              if n["resource_type"] == "model" and n["config"]["materialized"] == "table"]
+    empty = subprocess.run(
+        [DBT_EXECUTABLE, "run", "--empty", "--quiet", "--vars",
+         json.dumps({"tsdg_database": str(alias_dir / database.name)}),
+         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+         "--target-path", str(spark_dir / "duckdb_target"),
+         "--log-path", str(spark_dir / "logs")],
+        env={**os.environ, "DO_NOT_TRACK": "1"}, cwd=DBT_PROJECT_DIR,
+        capture_output=True, text=True)
+    if empty.returncode:
+        raise SparkBuildFailed(f"the empty DuckDB build failed: {empty.stdout[-500:]}")
+    with duckdb.connect(str(database), config=DUCKDB_CONFIG) as con:
+        con.begin()
+        for schema, name in tables:
+            files = spark_table(spark_dir, schema, name)
+            con.execute(f"delete from {schema}.{name}")
+            if glob.glob(files):  # a table with no rows may have no file
+                con.execute(f"insert into {schema}.{name} by name "
+                            f"select * from read_parquet('{files}')")
+        con.commit()
+    return [f"{schema}.{name}" for schema, name in tables]
+
+
 def build_on_spark(lake: Path, spark_dir: Path, progress: Callable[[str], None] = print,
                    select: str | None = None) -> dict[str, str]:
     """`dbt build --target spark` over a lake; returns {model or test: status}. The unit
     tests stay with DuckDB (their fixtures are engine-neutral, their run is not needed
     twice). Raises SparkBuildFailed, naming the failing nodes, if any model errs."""
     spark_dir.mkdir(parents=True, exist_ok=True)
-    variables = {"tsdg_lake": str(lake), "tsdg_spark_warehouse": str(spark_dir / "warehouse")}
     command = [DBT_EXECUTABLE, "build", "--target", "spark", "--exclude-resource-type",
-               "unit_test", "--vars", json.dumps(variables),
+               "unit_test", "--vars", json.dumps(spark_variables(lake, spark_dir)),
                "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
                "--target-path", str(spark_dir / "target"), "--log-path", str(spark_dir / "logs")]
     if select:

@@ -8,7 +8,7 @@ import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
 from dagster_project.defs.resources import WarehouseResource
-from dagster_project.defs.transform.assets import DBT_SUMMARY, dbt_models
+from dagster_project.defs.transform.assets import DBT_SUMMARY, ENGINE_TAG, dbt_models
 from dagster_project.publish.release import MARTS, NotValidated, publish, require_pass
 
 MAX_AGE_DAYS = int(os.environ.get("TSDG_RELEASE_MAX_AGE_DAYS", "140"))
@@ -36,6 +36,7 @@ def release(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> 
         "great_expectations": {k: results[k] for k in
                                ("passed", "expectations", "errors", "warnings", "seconds")},
         "dbt_build": json.loads(summary_file.read_text()) if summary_file.exists() else {},
+        "dbt_engine": context.run.tags.get(ENGINE_TAG, "duckdb"),
         "passed": True,
     }
     folder = publish(s.database, s.releases_dir, validation,

@@ -17,6 +17,8 @@ from dagster_project.defs.resources import WarehouseResource
 from dagster_project.write_audit_publish import build_alias
 
 DBT_SUMMARY = "last_dbt_build.json"
+# A run tagged tsdg/engine=spark (`tsdg refresh --engine spark`) builds the models on Spark.
+ENGINE_TAG = "tsdg/engine"
 # dbt's partial-parse state, kept beside the working warehouse between runs.
 PARSE_STATE = "partial_parse.msgpack"
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -38,6 +40,9 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     # dbt runs in a subprocess; its profile takes the file being built from --vars, by the
     # build's fixed alias so that dbt's parse state carries over from the last run.
     s = warehouse.build(context)
+    if context.run.tags.get(ENGINE_TAG, "duckdb") == "spark":
+        yield from _build_on_spark(context, dbt, warehouse, s)
+        return
     database = build_alias(warehouse.settings) / s.database.name
     target = {"tsdg_database": str(database), "tsdg_memory_limit": DUCKDB_MEMORY_LIMIT}
     # dbt's artifacts of this build live in the build's folder: removed with it when it is
@@ -58,10 +63,36 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     if (target_path / PARSE_STATE).exists():
         shutil.copy2(target_path / PARSE_STATE, parse_state.with_suffix(".new"))
         os.replace(parse_state.with_suffix(".new"), parse_state)
-    # The publish step records what this build ran and how it ended.
+    _record_summary(invocation, s)
+
+
+def _record_summary(invocation, s) -> None:
+    """The publish step records what this build ran and how it ended."""
     results = invocation.get_artifact("run_results.json")["results"]
-    summary = Counter(r["status"] for r in results)
+    # models and tests (not the on-run-start hook, which on DuckDB does nothing)
+    summary = Counter(r["status"] for r in results
+                      if r["unique_id"].split(".")[0] in ("model", "test"))
     (s.database.parent / DBT_SUMMARY).write_text(json.dumps(dict(summary)))
+
+
+def _build_on_spark(context, dbt, warehouse, s):
+    """`tsdg refresh --engine spark`: the same models on Spark over the lake as this build
+    sees it, then their tables into the build's DuckDB file, where validation and
+    publication go on exactly as after a DuckDB build (same checks, same release files)."""
+    from dagster_project import lake
+    from dagster_project.spark_engine import load_into_duckdb, spark_variables
+
+    spark_dir = s.database.parent / "spark"
+    build_lake = lake.complete_for_engine(s.database, s.database.parent,
+                                          warehouse.settings.warehouse_dir)
+    invocation = dbt.cli(["build", "--target", "spark", "--exclude-resource-type", "unit_test",
+                          "--vars", json.dumps(spark_variables(build_lake, spark_dir))],
+                         context=context, target_path=spark_dir / "target")
+    yield from invocation.stream()
+    _record_summary(invocation, s)
+    tables = load_into_duckdb(spark_dir, s.database, build_alias(warehouse.settings))
+    context.log.info(f"{len(tables)} tables built on Spark loaded into the build: "
+                     + ", ".join(tables))
 
 
 class LeanDbtCliResource(DbtCliResource):
