@@ -8,6 +8,7 @@ import pytest
 
 from dagster_project.dbt_manifest import ensure_manifest
 from dagster_project.lake import lake_dir
+from dagster_project.refresh import refresh
 from dagster_project.spark_engine import build_on_spark, spark_table
 
 pytestmark = pytest.mark.distributed
@@ -75,3 +76,26 @@ def test_every_mart_on_spark_equals_the_duckdb_build(spark_build, tiny_refreshed
     # (a withheld figure is NULL in DuckDB: `different` counts one that Spark computed)
     assert total > 4000 and matched == total and different == 0, rows
     con.close()
+
+
+def test_a_refresh_on_spark_publishes_the_same_release(copies):
+    """`tsdg refresh --engine spark`: same job, models on Spark over the build's lake (its
+    re-ingested quarter staged, the others linked), validated and published as ever."""
+    before = (copies.releases_dir / "latest").resolve()
+    lines = []
+    assert refresh(copies, progress=lines.append, quarters=["2024Q2"], engine="spark") == 0, \
+        "\n".join(lines)
+    after = (copies.releases_dir / "latest").resolve()
+    assert after != before
+    assert json.loads((after / "manifest.json").read_text())["validation"]["dbt_engine"] \
+        == "spark"
+    files = sorted(p.relative_to(before) for p in (before / "data").iterdir())
+    assert len(files) >= 12
+    for name in files:  # every table of the release, CSV and Parquet, byte for byte
+        assert (after / name).read_bytes() == (before / name).read_bytes(), name
+    for name in ("indicators.csv", "indicator_progress.csv", "revisions.csv"):
+        assert (after / name).read_bytes() == (before / name).read_bytes(), name
+    # the links the build made to published quarters went with it; the lake holds folders
+    lake = lake_dir(copies.warehouse_dir)
+    assert not [p for p in lake.rglob("*") if p.is_symlink()]
+    assert not list((copies.warehouse_dir / "builds").iterdir())
