@@ -2,8 +2,8 @@
 
 A leak is an ID-shaped, checksum-valid token that is one of the IDs of the sources; case
 numbers and compressed pages can look like IDs by chance, so shape alone is not enough.
-Raw bytes of every file are scanned, and every text column of every DuckDB file is
-queried (a database file may compress strings).
+Raw bytes of every file are scanned, and every text column of every DuckDB and Parquet
+file is queried (both may compress strings: a byte scan alone would miss an ID there).
 """
 
 import contextlib
@@ -47,6 +47,19 @@ def _tokens_in_duckdb(path: Path) -> set[str]:
     return tokens
 
 
+def _tokens_in_parquet(path: Path) -> set[str]:
+    tokens = set()
+    with duckdb.connect() as con:
+        source = f"read_parquet('{str(path).replace(chr(39), chr(39) * 2)}')"
+        for column, kind, *_ in con.execute(f"describe select * from {source}").fetchall():
+            if kind.startswith(("VARCHAR", "STRUCT", "JSON", "MAP")):
+                rows = con.execute(f"""select distinct unnest(regexp_extract_all(
+                                        upper(cast("{column}" as varchar)),
+                                        '[A-Z][1289][0-9]{{8}}')) from {source}""").fetchall()
+                tokens |= {r[0] for r in rows}
+    return tokens
+
+
 def leaks(root: Path, ids: set[str], is_exempt=lambda path: False) -> dict[str, set[str]]:
     """{file: leaked IDs} under `root` (links not followed); `is_exempt` skips the one
     place raw IDs may rest (quarantined originals)."""
@@ -58,6 +71,8 @@ def leaks(root: Path, ids: set[str], is_exempt=lambda path: False) -> dict[str, 
         tokens = {m.decode().upper() for m in ID_BYTES.findall(data)}
         if path.suffix == ".duckdb":
             tokens |= _tokens_in_duckdb(path)
+        elif path.suffix == ".parquet":
+            tokens |= _tokens_in_parquet(path)
         hit = tokens & ids
         if hit:
             found[str(path.relative_to(root))] = hit
