@@ -82,6 +82,12 @@ def test_a_refresh_on_spark_publishes_the_same_release(copies):
     """`tsdg refresh --engine spark`: same job, models on Spark over the build's lake (its
     re-ingested quarter staged, the others linked), validated and published as ever."""
     before = (copies.releases_dir / "latest").resolve()
+    staging = {}
+    with duckdb.connect(str(copies.working_database), read_only=True) as con:
+        for (view,) in con.execute("select table_name from information_schema.tables "
+                                   "where table_schema = 'staging'").fetchall():
+            staging[view] = con.execute(f"select count(*) from staging.{view}").fetchone()[0]
+    assert len(staging) == 5 and min(staging.values()) > 0
     lines = []
     assert refresh(copies, progress=lines.append, quarters=["2024Q2"], engine="spark") == 0, \
         "\n".join(lines)
@@ -95,6 +101,10 @@ def test_a_refresh_on_spark_publishes_the_same_release(copies):
         assert (after / name).read_bytes() == (before / name).read_bytes(), name
     for name in ("indicators.csv", "indicator_progress.csv", "revisions.csv"):
         assert (after / name).read_bytes() == (before / name).read_bytes(), name
+    # the staging views (what the GX suites check besides the marts) are DuckDB's, whole
+    with duckdb.connect(str(copies.working_database), read_only=True) as con:
+        assert {v: con.execute(f"select count(*) from staging.{v}").fetchone()[0]
+                for v in staging} == staging
     # the links the build made to published quarters went with it; the lake holds folders
     lake = lake_dir(copies.warehouse_dir)
     assert not [p for p in lake.rglob("*") if p.is_symlink()]
