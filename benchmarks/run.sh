@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Wall time and peak memory of `tsdg sample` and `tsdg refresh` at a scale (default 1):
 # a first full refresh, then the incremental cases — nothing changed, one county file
-# resubmitted (new bytes: a new vintage), and a backfill of one quarter.
+# resubmitted (new bytes: a new vintage), a backfill of one quarter, and the same build with
+# the models on a local Spark (`--engine spark`, over the lake).
 #   benchmarks/run.sh [SCALE] [WORKDIR]
 # Prints one line per step: step, scale, wall time, peak RSS MiB, and the row counts.
 set -euo pipefail
@@ -31,3 +32,6 @@ measure resubmit .venv/bin/tsdg refresh --sources "$work/landing" --warehouse "$
 grep -E "ingesting|: ok in|FAILED" "$work/resubmit.out" | sed 's/^\[[^]]*\] /  /' || true
 measure backfill .venv/bin/tsdg refresh --sources "$work/landing" --warehouse "$work/warehouse" \
   --quarters 2024Q3
+measure spark .venv/bin/tsdg refresh --sources "$work/landing" --warehouse "$work/warehouse" \
+  --engine spark
+grep -E ": ok in|FAILED" "$work/spark.out" | sed 's/^\[[^]]*\] /  /' || true
