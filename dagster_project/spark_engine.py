@@ -29,9 +29,12 @@ def spark_table(spark_dir: Path, schema: str, name: str) -> str:
     return str(spark_dir / "warehouse" / f"{schema}.db" / name / "*.parquet")
 
 
-def spark_variables(lake: Path, spark_dir: Path) -> dict[str, str]:
-    """dbt --vars of the spark target: the lake it reads, where its tables go."""
-    return {"tsdg_lake": str(lake), "tsdg_spark_warehouse": str(spark_dir / "warehouse")}
+def spark_build_args(lake: Path, spark_dir: Path) -> list[str]:
+    """`dbt build` on the spark target over a lake, its tables under spark_dir. The unit
+    tests stay with DuckDB (their fixtures are engine-neutral; one run of them is enough)."""
+    variables = {"tsdg_lake": str(lake), "tsdg_spark_warehouse": str(spark_dir / "warehouse")}
+    return ["build", "--target", "spark", "--exclude-resource-type", "unit_test",
+            "--vars", json.dumps(variables)]
 
 
 def load_into_duckdb(spark_dir: Path, database: Path, alias_dir: Path) -> list[str]:
@@ -69,13 +72,11 @@ def load_into_duckdb(spark_dir: Path, database: Path, alias_dir: Path) -> list[s
 
 def build_on_spark(lake: Path, spark_dir: Path, progress: Callable[[str], None] = print,
                    select: str | None = None) -> dict[str, str]:
-    """`dbt build --target spark` over a lake; returns {model or test: status}. The unit
-    tests stay with DuckDB (their fixtures are engine-neutral, their run is not needed
-    twice). Raises SparkBuildFailed, naming the failing nodes, if any model errs."""
+    """`dbt build --target spark` over a lake, outside Dagster (the tests, by hand);
+    returns {model or test: status}. Raises SparkBuildFailed, naming the failing nodes, if
+    any model errs."""
     spark_dir.mkdir(parents=True, exist_ok=True)
-    command = [DBT_EXECUTABLE, "build", "--target", "spark", "--exclude-resource-type",
-               "unit_test", "--vars", json.dumps(spark_variables(lake, spark_dir)),
-               "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+    command = [DBT_EXECUTABLE, *spark_build_args(lake, spark_dir), "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
                "--target-path", str(spark_dir / "target"), "--log-path", str(spark_dir / "logs")]
     if select:
         command += ["--select", select]

@@ -11,9 +11,11 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from packaging import version
 
+from dagster_project import lake
 from dagster_project.config import DBT_PROJECT_DIR, DUCKDB_MEMORY_LIMIT
 from dagster_project.dbt_manifest import DBT_EXECUTABLE
 from dagster_project.defs.resources import WarehouseResource
+from dagster_project.spark_engine import load_into_duckdb, spark_build_args
 from dagster_project.write_audit_publish import build_alias
 
 DBT_SUMMARY = "last_dbt_build.json"
@@ -79,15 +81,11 @@ def _build_on_spark(context, dbt, warehouse, s):
     """`tsdg refresh --engine spark`: the same models on Spark over the lake as this build
     sees it, then their tables into the build's DuckDB file, where validation and
     publication go on exactly as after a DuckDB build (same checks, same release files)."""
-    from dagster_project import lake
-    from dagster_project.spark_engine import load_into_duckdb, spark_variables
-
     spark_dir = s.database.parent / "spark"
     build_lake = lake.complete_for_engine(s.database, s.database.parent,
                                           warehouse.settings.warehouse_dir)
-    invocation = dbt.cli(["build", "--target", "spark", "--exclude-resource-type", "unit_test",
-                          "--vars", json.dumps(spark_variables(build_lake, spark_dir))],
-                         context=context, target_path=spark_dir / "target")
+    invocation = dbt.cli(spark_build_args(build_lake, spark_dir), context=context,
+                         target_path=spark_dir / "target")
     yield from invocation.stream()
     _record_summary(invocation, s)
     tables = load_into_duckdb(spark_dir, s.database, build_alias(warehouse.settings))
