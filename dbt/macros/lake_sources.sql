@@ -6,15 +6,16 @@
 {% macro lake_sources() -%}
     {%- if execute and target.type != 'duckdb' -%}
     {%- set lake = var('tsdg_lake', env_var('TSDG_LAKE', '../warehouse/lake')) -%}
+    {#- the families (a folder each) are the registry's; every other table is one file -#}
+    {%- set families = {} -%}
+    {%- for row in run_query('select raw_table, family from parquet.`' ~ lake
+                             ~ '/_registry/families.parquet`') -%}
+        {%- do families.update({row[0]: row[1]}) -%}
+    {%- endfor -%}
     {%- for source in graph.sources.values() -%}
-        {%- set group = {'raw': '_raw', 'registry': '_registry'}[source.source_name] -%}
-        {%- set folder = lake ~ '/' ~ source.name -%}
-        {%- set single = lake ~ '/' ~ group ~ '/' ~ source.name ~ '.parquet' -%}
-        {%- if source.source_name == 'registry' or source.name in ('landed_files', 'partition_files') -%}
-            {%- set path = single -%}
-        {%- else -%}
-            {%- set path = folder -%}
-        {%- endif -%}
+        {%- set table = source.schema ~ '.' ~ source.name -%}
+        {%- set path = lake ~ '/' ~ families[table] if table in families
+                       else lake ~ '/_' ~ source.schema ~ '/' ~ source.name ~ '.parquet' -%}
         {%- do run_query('create database if not exists ' ~ source.schema) -%}
         {%- do run_query('create or replace view ' ~ source.schema ~ '.' ~ source.name
                          ~ ' as select * from parquet.`' ~ path ~ '`') -%}
