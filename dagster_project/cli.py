@@ -16,6 +16,13 @@ def _progress(message: str) -> None:
     print(f"[tsdg {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: at least 1")
+    return value
+
+
 def _latest(args):
     """(settings, the latest release) of --warehouse; the release is None, with the reason
     printed, when nothing was published yet."""
@@ -53,7 +60,8 @@ def cmd_refresh(args) -> int:
     except ValueError as exc:
         print(f"refresh: {exc}", file=sys.stderr)
         return 2
-    return refresh(s, progress=_progress, quarters=quarters, engine=args.engine)
+    return refresh(s, progress=_progress, quarters=quarters, engine=args.engine,
+                   workers=args.workers)
 
 
 def cmd_query(args) -> int:
@@ -245,6 +253,10 @@ def main(argv=None) -> int:
     p.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
                    help="where the dbt models run: DuckDB (default) or a local Spark session "
                         "over the lake (<warehouse>/lake/); the release is the same")
+    p.add_argument("--workers", type=_positive, default=1, metavar="N",
+                   help="run the job's steps as up to N processes at once (Dagster's "
+                        "multiprocess executor): the families' ingest side by side. "
+                        "Default 1: one process")
     p.set_defaults(fn=cmd_refresh)
     p = sub.add_parser("query", help="read-only SQL on the latest release; prints CSV")
     p.add_argument("--warehouse")

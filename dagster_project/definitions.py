@@ -3,13 +3,13 @@
 import dagster as dg
 
 from dagster_project.defs.ingest.assets import ingest_assets
-from dagster_project.defs.operations.jobs import refresh_job
+from dagster_project.defs.operations.jobs import refresh_job, refresh_job_def
 from dagster_project.defs.operations.schedules import quarterly_refresh_schedule
 from dagster_project.defs.operations.sensors import landing_sensor
 from dagster_project.defs.publish.assets import release
 from dagster_project.defs.quality.checks import gx_validation
 from dagster_project.defs.reference.assets import reference_data
-from dagster_project.defs.resources import default_warehouse
+from dagster_project.defs.resources import WarehouseResource, default_warehouse
 from dagster_project.defs.transform.assets import dbt_models, dbt_resource
 
 ALL_ASSETS = [*ingest_assets, reference_data, dbt_models, release]
@@ -24,6 +24,18 @@ def refresh_job_for(warehouse) -> dg.JobDefinition:
     `tsdg refresh` launches; the UI launches the same job from `defs`)."""
     return dg.Definitions(assets=ALL_ASSETS, asset_checks=[gx_validation], jobs=[refresh_job],
                           resources=resources(warehouse)).resolve_job_def(refresh_job.name)
+
+
+def parallel_refresh_job(sources_dir: str, warehouse_dir: str, workers: int) -> dg.JobDefinition:
+    """The refresh job on Dagster's multiprocess executor, each step a process of its own,
+    at most `workers` at a time. Reconstructed by name in every step process
+    (dg.build_reconstructable_job), so it takes plain arguments. The build is the launcher's
+    (WarehouseResource.joined)."""
+    warehouse = WarehouseResource(sources_dir=sources_dir, warehouse_dir=warehouse_dir,
+                                  joined=True)
+    job = refresh_job_def(dg.multiprocess_executor.configured({"max_concurrent": workers}))
+    return dg.Definitions(assets=ALL_ASSETS, asset_checks=[gx_validation], jobs=[job],
+                          resources=resources(warehouse)).resolve_job_def(job.name)
 
 
 defs = dg.Definitions(

@@ -27,6 +27,7 @@ from dagster_project.lib.redact import safe_text
 from dagster_project.lib.rules import texts
 from dagster_project.lib.source_contract import family_names
 from dagster_project.warehouse_lock import BUSY, RefreshBusy, refresh_lock
+from dagster_project.write_audit_publish import finish, held_for_steps
 
 # Dagster's console logger at INFO: the assets' own progress lines and failures, without
 # the per-event debug stream (all events are still in the run's event log).
@@ -60,23 +61,42 @@ def _root_cause(error) -> str:
     return safe_text(error.message.strip(), 2000)
 
 
+def _execute(s: Settings, progress, tags: dict, selection: list, workers: int):
+    """The refresh job in this process (workers 1), or on the multiprocess executor with
+    the ingest steps side by side, this process holding the writer lock for the run."""
+    from dagster_project.definitions import refresh_job_for
+    from dagster_project.defs.resources import WarehouseResource
+
+    if workers == 1:
+        job = refresh_job_for(WarehouseResource(sources_dir=str(s.sources_dir),
+                                                warehouse_dir=str(s.warehouse_dir)))
+        return job.execute_in_process(instance=instance(s), tags=tags, raise_on_error=False,
+                                      asset_selection=selection, run_config=QUIET)
+    job = dg.build_reconstructable_job(
+        "dagster_project.definitions", "parallel_refresh_job",
+        reconstructable_kwargs={"sources_dir": str(s.sources_dir),
+                                "warehouse_dir": str(s.warehouse_dir), "workers": workers})
+    with held_for_steps(s, progress):
+        result = dg.execute_job(job, instance(s), run_config=QUIET, tags=tags,
+                                asset_selection=selection, raise_on_error=False)
+        retired = finish(s, result.run_id)
+    if retired is not None:
+        progress(f"the build of this run was not published; kept in {retired}")
+    return result
+
+
 def _launch(s: Settings, progress, quarters: list[str], families: list[str],
-            engine: str = "duckdb"):
+            engine: str = "duckdb", workers: int = 1):
     """One run of the refresh job: the ingest of `families` over `quarters` (if any),
     then the registry, dbt, the GX checks and the release."""
-    from dagster_project.definitions import refresh_job_for
     from dagster_project.defs.operations.jobs import DOWNSTREAM_KEYS, range_tags
-    from dagster_project.defs.resources import WarehouseResource
     from dagster_project.defs.transform.assets import ENGINE_TAG
 
-    job = refresh_job_for(WarehouseResource(sources_dir=str(s.sources_dir),
-                                            warehouse_dir=str(s.warehouse_dir)))
     selection = [dg.AssetKey(["raw", f]) for f in families] + DOWNSTREAM_KEYS
     tags = {"tsdg/trigger": "tsdg refresh", **(range_tags(quarters) if quarters else {}),
             **({ENGINE_TAG: engine} if engine != "duckdb" else {})}
     started = time.monotonic()
-    result = job.execute_in_process(instance=instance(s), tags=tags, asset_selection=selection,
-                                    raise_on_error=False, run_config=QUIET)
+    result = _execute(s, progress, tags, selection, workers)
     materialized = Counter()
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":
@@ -183,12 +203,13 @@ def _standing_release(s: Settings) -> Path | None:
 
 
 def refresh(s: Settings, progress=print, quarters: list[str] | None = None,
-            engine: str = "duckdb") -> int:
+            engine: str = "duckdb", workers: int = 1) -> int:
     """Write-audit-publish by the refresh job. `quarters` (a backfill) re-ingests exactly
     those quarters of every family, changed or not; otherwise the families and quarters
     with new or changed files are ingested. `engine` "spark" builds the models on Spark
-    (over the lake) instead of DuckDB; validation and publication are the same.
-    0 published, 1 blocked, 2 no sources, 3 busy."""
+    (over the lake) instead of DuckDB; validation and publication are the same. `workers`
+    above 1 runs the job's steps as processes, up to that many at once (the families'
+    ingest side by side). 0 published, 1 blocked, 2 no sources, 3 busy."""
     if not quarters_with_files(s):
         progress(f"no source files under {s.sources_dir}")
         return 2
@@ -218,7 +239,11 @@ def refresh(s: Settings, progress=print, quarters: list[str] | None = None,
             return 0
     progress(f"then building marts (dbt build{' on Spark' if engine == 'spark' else ''}), "
              "validating (Great Expectations) and publishing")
-    result = _launch(s, progress, quarters, families, engine)
+    try:
+        result = _launch(s, progress, quarters, families, engine, workers)
+    except RefreshBusy as exc:  # another refresh took the lock first
+        progress(str(exc))
+        return 3
     failures = [_root_cause(e.event_specific_data.error) for e in result.all_events
                 if e.event_type_value == "STEP_FAILURE"]
     if any(BUSY in f for f in failures):  # another refresh took the lock first

@@ -10,16 +10,17 @@ blocking check, a kill, a selection without the release step — never touches t
 warehouse or `latest`: its build moves to failed/<run id>/ with the reason.
 """
 
+import fcntl
 import os
 import shutil
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import duckdb
 
 from dagster_project import lake
 from dagster_project.config import Settings, settings
-from dagster_project.warehouse_lock import refresh_lock
+from dagster_project.warehouse_lock import RefreshBusy, refresh_lock
 
 NOT_PUBLISHED = ("not published: the run failed, a blocking check failed, or its selection "
                  "did not include the release step; the working warehouse and the last release "
@@ -68,33 +69,52 @@ def retire(s: Settings, build_dir: Path, reason: str) -> Path:
 
 
 class Build:
-    """One run's copy of the working warehouse, and the writer lock held while it lives."""
+    """One run's copy of the working warehouse, and the writer lock held while it lives.
 
-    def __init__(self, working: Settings, run_id: str, progress):
+    `owner` False: the run's steps live in several processes (`tsdg refresh --workers`),
+    so no step can hold the lock for the run. The launcher holds it and settles before the
+    run (`held_for_steps`); the first step to need the build copies the warehouse, the
+    others join that copy; the launcher retires it if no step promoted it."""
+
+    def __init__(self, working: Settings, run_id: str, progress, owner: bool = True):
         self.working = working
         self.run_id = run_id
+        self.owner = owner
         self.promoted = False
         self._stack = ExitStack()
-        self._stack.enter_context(refresh_lock(working))  # RefreshBusy if another run writes
+        if owner:
+            self._stack.enter_context(refresh_lock(working))  # RefreshBusy if another writes
+        else:
+            _held_by_launcher(working)
         try:
-            settle(working, progress)
+            if owner:
+                settle(working, progress)
             self.dir = working.warehouse_dir / "builds" / run_id
-            self.dir.mkdir(parents=True)
             self.settings = settings(working.sources_dir, working.warehouse_dir,
                                      self.dir / working.working_database.name)
-            if working.working_database.exists():
-                shutil.copy2(working.working_database, self.settings.database)
-            # Relative, so a copied warehouse's link still points inside the copy.
-            link = build_alias(working).with_name(".current-build-new")
-            link.unlink(missing_ok=True)
-            link.symlink_to(Path("builds") / run_id, target_is_directory=True)
-            os.replace(link, build_alias(working))
-            progress(f"run {run_id[:8]} builds on a copy of the working warehouse "
-                     f"(builds/{run_id}/); it replaces the working warehouse only after "
-                     "validation and publication")
+            with _opening(self.dir):
+                if not self.dir.exists():
+                    self._open(progress)
         except BaseException:
             self._stack.close()
             raise
+
+    def _open(self, progress) -> None:
+        # Copied aside and renamed into place: a joining step never finds half a copy.
+        partial = self.dir.with_name(f".{self.run_id}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        if self.working.working_database.exists():
+            shutil.copy2(self.working.working_database, partial / self.settings.database.name)
+        os.replace(partial, self.dir)
+        # Relative, so a copied warehouse's link still points inside the copy.
+        link = build_alias(self.working).with_name(".current-build-new")
+        link.unlink(missing_ok=True)
+        link.symlink_to(Path("builds") / self.run_id, target_is_directory=True)
+        os.replace(link, build_alias(self.working))
+        progress(f"run {self.run_id[:8]} builds on a copy of the working warehouse "
+                 f"(builds/{self.run_id}/); it replaces the working warehouse only after "
+                 "validation and publication")
 
     def promote(self) -> None:
         """After publication: the audited build becomes the working warehouse, and the
@@ -105,11 +125,51 @@ class Build:
         self.promoted = True
 
     def close(self) -> Path | None:
-        """At the end of the run: an unpromoted build is retired; the lock is released."""
-        try:
-            build_alias(self.working).unlink(missing_ok=True)
-            if not self.promoted and self.dir.exists():
-                return retire(self.working, self.dir, f"run {self.run_id}: {NOT_PUBLISHED}")
+        """At the end of the run: an unpromoted build is retired; the lock is released.
+        A joined build is left to the launcher, which outlives every step."""
+        if not self.owner:
             return None
+        try:
+            return finish(self.working, self.run_id)
         finally:
             self._stack.close()
+
+
+@contextmanager
+def _opening(build_dir: Path):
+    """One process at a time decides whether the run's build exists (and copies it)."""
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(build_dir.parent / f".{build_dir.name}.opening", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+    (build_dir.parent / f".{build_dir.name}.opening").unlink(missing_ok=True)
+
+
+def finish(working: Settings, run_id: str) -> Path | None:
+    """The end of a run, with the lock still held: the build is gone if it was promoted;
+    otherwise it is retired to failed/. Returns where it went."""
+    build_alias(working).unlink(missing_ok=True)
+    build_dir = working.warehouse_dir / "builds" / run_id
+    if build_dir.exists():
+        return retire(working, build_dir, f"run {run_id}: {NOT_PUBLISHED}")
+    return None
+
+
+def _held_by_launcher(working: Settings) -> None:
+    try:
+        with refresh_lock(working):
+            pass
+    except RefreshBusy:
+        return  # held, as it must be, by the launcher
+    raise RuntimeError("a step of a run whose steps share one build found the writer lock "
+                       "free: such runs are started by `tsdg refresh --workers`, which "
+                       "holds it; nothing was written")
+
+
+@contextmanager
+def held_for_steps(working: Settings, progress):
+    """For a run whose steps are processes of their own: the writer lock, held by the
+    launcher around the whole run, and the warehouse settled before it starts."""
+    with refresh_lock(working):
+        settle(working, progress)
+        yield

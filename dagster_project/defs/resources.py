@@ -12,11 +12,15 @@ from dagster_project.write_audit_publish import Build
 class WarehouseResource(dg.ConfigurableResource):
     """Paths shared by every asset; defaults follow TSDG_SOURCES_DIR / TSDG_WAREHOUSE_DIR.
 
-    The jobs run in one process (in-process executor), so one instance of this resource
-    lives for the whole run: the build it opens, and the writer lock, span every step."""
+    By default the jobs run in one process (in-process executor), so one instance of this
+    resource lives for the whole run: the build it opens, and the writer lock, span every
+    step. With `joined`, each step process has its own instance, joined to one build."""
 
     sources_dir: str
     warehouse_dir: str
+    # The run's steps are processes of their own (`tsdg refresh --workers`): the launcher
+    # holds the writer lock and retires an unpublished build; the steps share the build.
+    joined: bool = False
     _build: Build | None = PrivateAttr(default=None)
 
     @property
@@ -29,7 +33,8 @@ class WarehouseResource(dg.ConfigurableResource):
         is the copy every step of the run reads and writes."""
         if self._build is None:
             try:
-                self._build = Build(self.settings, context.run.run_id, context.log.info)
+                self._build = Build(self.settings, context.run.run_id, context.log.info,
+                                    owner=not self.joined)
             except RefreshBusy as exc:
                 raise dg.Failure(description=str(exc)) from None
         return self._build.settings

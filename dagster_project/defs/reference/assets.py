@@ -1,10 +1,10 @@
 """The indicator registry and reference data as registry.* tables for dbt and the checks."""
 
 import dagster as dg
-import duckdb
 
 from dagster_project.config import REGISTRY_FILE
 from dagster_project.defs.resources import WarehouseResource
+from dagster_project.ingest.workspace import writer
 from dagster_project.lib.registry import tables
 
 REGISTRY_TABLES = ("indicators", "indicator_measures", "window_rules", "targets", "counties",
@@ -20,7 +20,7 @@ REGISTRY_TABLES = ("indicators", "indicator_measures", "window_rules", "targets"
 def reference_data(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     s = warehouse.build(context)
     frames = tables(REGISTRY_FILE)
-    with duckdb.connect(str(s.database)) as con:
+    with writer(s.database) as con:  # ingest steps may be merging beside it
         con.execute("create schema if not exists registry")
         for name in REGISTRY_TABLES:
             con.register("frame", frames[name])

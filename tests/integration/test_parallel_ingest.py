@@ -1,0 +1,138 @@
+"""`tsdg refresh --workers N`: the refresh job on Dagster's multiprocess executor, the
+families' ingest steps in processes of their own, side by side, each loading into its own
+workspace and merging into the run's one build; write-audit-publish as in one process."""
+
+import os
+
+import duckdb
+import pytest
+
+from dagster_project.refresh import instance, quarter_range, refresh
+from dagster_project.warehouse_lock import refresh_lock
+from dagster_project.write_audit_publish import Build
+
+# Lineage that names where or when a copy was loaded, not what it holds.
+VOLATILE = {"source_file", "run_id", "loaded_at", "quarantine_report"}
+
+
+def _raw_rows(database) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        tables = [r[0] for r in con.execute("select table_name from information_schema.tables "
+                                            "where table_schema = 'raw' order by 1").fetchall()]
+        rows = {}
+        for table in tables:
+            columns = [r[0] for r in con.execute(
+                "select column_name from information_schema.columns where table_schema = 'raw' "
+                "and table_name = ? order by ordinal_position", [table]).fetchall()
+                if r[0] not in VOLATILE]
+            rows[table] = con.execute(f"select {', '.join(columns)} from raw.{table} "
+                                      "order by all").fetchall()
+    return rows
+
+
+def _release_files(folder) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in [*sorted((folder / "data").glob("*.csv")),
+                                             folder / "indicators.csv"]}
+
+
+def _step_spans(s, run_id) -> dict[str, tuple[float, float, int]]:
+    """step key → (started, ended, pid of the process that ran it), from the event log."""
+    spans = {}
+    for entry in instance(s).all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or entry.step_key is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            spans[entry.step_key] = (entry.timestamp, None, event.pid)
+        elif event.event_type_value == "STEP_SUCCESS":
+            start, _, pid = spans[entry.step_key]
+            spans[entry.step_key] = (start, entry.timestamp, pid)
+    return spans
+
+
+def test_two_workers_ingest_side_by_side_and_publish_the_same_release(copies):
+    before_rows = _raw_rows(copies.working_database)
+    before_release = _release_files((copies.releases_dir / "latest").resolve())
+    lines = []
+    code = refresh(copies, progress=lines.append, quarters=quarter_range("2024Q1..2024Q4"),
+                   workers=2)
+    output = "\n".join(lines)
+    assert code == 0, output
+    run_id = next(line.split()[1].rstrip(":") for line in lines if line.startswith("run "))
+
+    spans = _step_spans(copies, run_id)
+    ingest = {k: v for k, v in spans.items() if k.startswith("raw__")}
+    assert len(ingest) == 5, spans
+    # Every step in a process of its own, none in the launcher's.
+    pids = {pid for _, _, pid in spans.values()}
+    assert len(pids) == len(spans) and os.getpid() not in pids
+    # Two steps ran at the same moment (max_concurrent 2), and never three.
+    edges = sorted([(start, 1) for start, _, _ in spans.values()]
+                   + [(end, -1) for _, end, _ in spans.values()], key=lambda e: (e[0], e[1]))
+    running, most = 0, 0
+    for _, delta in edges:
+        running += delta
+        most = max(most, running)
+    assert most == 2, spans
+
+    # The merge replaced each re-ingested file's rows: every raw row as before, none twice,
+    # every record as before (lineage that names the copy or the run aside).
+    after_rows = _raw_rows(copies.working_database)
+    assert after_rows.keys() == before_rows.keys()
+    for table, rows in before_rows.items():
+        assert after_rows[table] == rows, table
+    latest = (copies.releases_dir / "latest").resolve()
+    assert _release_files(latest) == before_release
+    # No build, workspace or lock left behind; the lock is free again.
+    assert not list((copies.warehouse_dir / "builds").iterdir())
+    assert not (copies.warehouse_dir / "current-build").exists()
+    with refresh_lock(copies):
+        pass
+
+
+def test_a_blocked_run_with_workers_publishes_nothing_and_keeps_its_build(copies,
+                                                                         release_digest):
+    before = release_digest(copies)
+    with duckdb.connect(str(copies.working_database)) as con:
+        con.execute("""insert into raw.labour_insurance by name
+                       select * replace ('99999' as county_code) from raw.labour_insurance
+                       where period_month = '2024-04-01' and county_code = '63000'""")
+    lines = []
+    code = refresh(copies, progress=lines.append, quarters=["2024Q3"], workers=2)
+    output = "\n".join(lines)
+    assert code == 1, output
+    assert "county_code in counties.csv" in output
+    assert "publication blocked" in output
+    assert release_digest(copies) == before
+    failed = list((copies.warehouse_dir / "failed").iterdir())
+    assert len(failed) == 1 and (failed[0] / "validation.html").exists()
+    assert "not published" in (failed[0] / "REASON.txt").read_text(encoding="utf-8")
+    assert not list((copies.warehouse_dir / "builds").iterdir())
+    with refresh_lock(copies):
+        pass
+
+
+def test_a_busy_warehouse_refuses_a_run_with_workers(copies):
+    lines = []
+    with refresh_lock(copies):
+        code = refresh(copies, progress=lines.append, quarters=["2024Q3"], workers=2)
+    assert code == 3
+    assert "another refresh is running" in "\n".join(lines)
+    assert not (copies.warehouse_dir / "builds").exists() or not list(
+        (copies.warehouse_dir / "builds").iterdir())
+
+
+def test_steps_join_the_launchers_build_and_refuse_without_it(copies):
+    # A step of a shared-build run with no launcher holding the lock writes nothing.
+    with pytest.raises(RuntimeError, match="found the writer lock free"):
+        Build(copies, "run-a", print, owner=False)
+    assert not (copies.warehouse_dir / "builds" / "run-a").exists()
+    with refresh_lock(copies):
+        first = Build(copies, "run-a", print, owner=False)
+        copied = first.settings.database.stat()
+        second = Build(copies, "run-a", print, owner=False)  # another step: joins, no copy
+        assert second.settings.database == first.settings.database
+        assert second.settings.database.stat().st_ino == copied.st_ino
+        assert second.settings.database.stat().st_mtime_ns == copied.st_mtime_ns
+        assert first.close() is None and second.close() is None  # the launcher's to retire
+        assert first.dir.exists()
