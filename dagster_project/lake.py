@@ -25,12 +25,12 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.ingest.load import RECORD_TABLES
 from dagster_project.lib.source_contract import door
 
 LAKE = "lake"
 PART = "part-0.parquet"
 KEY = "partition_key"
-RAW_TABLES = ("landed_files", "partition_files")
 
 
 def lake_dir(warehouse_dir: Path) -> Path:
@@ -64,7 +64,7 @@ def stage_partition(con: duckdb.DuckDBPyConnection, build_dir: Path, family: str
 def _stage_tables(con, staged: Path, published: Path) -> None:
     """The small tables in full, and any family-quarter the published lake lacks (a
     warehouse older than the lake, or a lake removed by hand) that the run did not stage."""
-    for table in RAW_TABLES:
+    for table in RECORD_TABLES:
         _copy(con, f"select * from raw.{table}", staged / "_raw" / f"{table}.parquet")
     for (table,) in con.execute("select table_name from information_schema.tables "
                                 "where table_schema = 'registry'").fetchall():

@@ -54,6 +54,9 @@ def settle(s: Settings, progress) -> None:
     build_alias(s).unlink(missing_ok=True)  # left by a killed run; the lock is ours now
     builds = s.warehouse_dir / "builds"
     for orphan in sorted(builds.glob("*")) if builds.exists() else []:
+        if not orphan.is_dir():  # a step's `.opening` lock file, left by a kill
+            orphan.unlink()
+            continue
         retire(s, orphan, "orphaned build of an interrupted run; not published")
         progress(f"moved orphaned build {orphan.name} to failed/")
 

@@ -28,6 +28,9 @@ from dagster_project.lib.redact import ID_SHAPE_SQL, MASK, safe_text
 from dagster_project.lib.source_contract import door
 
 LINEAGE = "partition_key varchar, source_file varchar, file_sha256 varchar, source_row int"
+# raw.* tables of records about files (a row per file, or per file and quarter), beside
+# the families' own tables of rows.
+RECORD_TABLES = ("landed_files", "partition_files")
 
 
 @dataclass

@@ -25,10 +25,8 @@ import duckdb
 
 from dagster_project.config import DUCKDB_CONFIG
 from dagster_project.ingest.lifecycle import restore_quarantine_records
-from dagster_project.ingest.load import ensure_raw_tables
+from dagster_project.ingest.load import RECORD_TABLES, ensure_raw_tables
 from dagster_project.lib.source_contract import door
-
-RECORD_TABLES = ("raw.landed_files", "raw.partition_files")
 
 
 @contextmanager
@@ -55,9 +53,8 @@ def open_workspace(database: Path, family: str, quarantine_dir: Path) -> Path:
         con.execute(f"attach '{_quoted(path)}' as workspace")
         con.execute("create schema workspace.raw")
         for table in RECORD_TABLES:
-            name = table.split(".")[1]
-            con.execute(f"create table workspace.raw.{name} as "
-                        f"select * from {table} where family = ?", [family])
+            con.execute(f"create table workspace.raw.{table} as "
+                        f"select * from raw.{table} where family = ?", [family])
         con.execute("detach workspace")
     with duckdb.connect(str(path), config=DUCKDB_CONFIG) as con:
         ensure_raw_tables(con)  # the family's raw table, empty: it receives this run's loads
@@ -82,9 +79,9 @@ def merged(database: Path, workspace: Path, family: str,
                 where w.partition_key = b.partition_key and w.file_sha256 = b.file_sha256)""")
             con.execute(f"insert into {table} by name select * from workspace.{table}")
             for records in RECORD_TABLES:
-                con.execute(f"delete from {records} where family = ?", [family])
-                con.execute(f"insert into {records} by name select * from workspace.{records} "
-                            "where family = ?", [family])
+                con.execute(f"delete from raw.{records} where family = ?", [family])
+                con.execute(f"insert into raw.{records} by name "
+                            f"select * from workspace.raw.{records} where family = ?", [family])
             # Other families' refused files the workspace restored from their reports: the
             # build restores its own records (the reports are the durable record).
             restore_quarantine_records(con, quarantine_dir)

@@ -1,12 +1,14 @@
 """`tsdg refresh --workers N`: the refresh job on Dagster's multiprocess executor, the
 families' ingest steps in processes of their own, side by side, each loading into its own
-workspace and merging into the run's one build; write-audit-publish as in one process."""
+workspace and merging into the run's one build; write-audit-publish as in one process.
+The runs are in the `distributed` tier (make test); the joining rules run in make check."""
 
 import os
 
 import duckdb
 import pytest
 
+from dagster_project.lib.source_contract import door
 from dagster_project.refresh import instance, quarter_range, refresh
 from dagster_project.warehouse_lock import refresh_lock
 from dagster_project.write_audit_publish import Build
@@ -50,6 +52,7 @@ def _step_spans(s, run_id) -> dict[str, tuple[float, float, int]]:
     return spans
 
 
+@pytest.mark.distributed
 def test_two_workers_ingest_side_by_side_and_publish_the_same_release(copies):
     before_rows = _raw_rows(copies.working_database)
     before_release = _release_files((copies.releases_dir / "latest").resolve())
@@ -74,6 +77,9 @@ def test_two_workers_ingest_side_by_side_and_publish_the_same_release(copies):
         running += delta
         most = max(most, running)
     assert most == 2, spans
+    # The person-level families (the long steps) were started first.
+    person_level = {f"raw__{f.name}" for f in door().families.values() if f.person_level}
+    assert set(sorted(spans, key=lambda k: spans[k][0])[:len(person_level)]) == person_level
 
     # The merge replaced each re-ingested file's rows: every raw row as before, none twice,
     # every record as before (lineage that names the copy or the run aside).
@@ -90,6 +96,7 @@ def test_two_workers_ingest_side_by_side_and_publish_the_same_release(copies):
         pass
 
 
+@pytest.mark.distributed
 def test_a_blocked_run_with_workers_publishes_nothing_and_keeps_its_build(copies,
                                                                          release_digest):
     before = release_digest(copies)
@@ -112,6 +119,7 @@ def test_a_blocked_run_with_workers_publishes_nothing_and_keeps_its_build(copies
         pass
 
 
+@pytest.mark.distributed
 def test_a_busy_warehouse_refuses_a_run_with_workers(copies):
     lines = []
     with refresh_lock(copies):

@@ -267,8 +267,15 @@ def test_a_stale_wal_is_checkpointed_and_an_orphaned_build_is_retired(tmp_path):
     orphan = s.warehouse_dir / "builds" / "20200101T000000Z"
     orphan.mkdir(parents=True)
     (orphan / "tsdg.duckdb").write_bytes(b"half-written")
+    # A step of a `--workers` run killed while copying: its lock file and half a copy.
+    opening = s.warehouse_dir / "builds" / ".run-b.opening"
+    opening.touch()
+    partial = s.warehouse_dir / "builds" / ".run-b.partial"
+    partial.mkdir()
     lines = []
     settle(s, lines.append)
+    assert not opening.exists() and not partial.exists()
+    assert (s.warehouse_dir / "failed" / partial.name / "REASON.txt").exists()
     assert not wal.exists()
     with duckdb.connect(str(s.working_database), read_only=True) as con:
         assert con.sql("select answer from kept").fetchall() == [(42,)]

@@ -27,6 +27,9 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         description=f"{door().family(family).title_zh} — {door().family(family).description}",
         kinds={"duckdb", "python"},
+        # The person-level families take most of an ingest's time: with several workers
+        # (`tsdg refresh --workers`) they start first, and the small families fill in.
+        op_tags={"dagster/priority": "1" if door().is_person_level(family) else "0"},
         check_specs=[dg.AssetCheckSpec(
             "no_quarantined_files", asset=dg.AssetKey(["raw", family]),
             description="Warns when this run refused a file of the family (moved to "
