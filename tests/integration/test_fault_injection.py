@@ -1,4 +1,5 @@
-"""`kill -9` at random points of a refresh, many times over: `latest` always names a whole
+"""`kill -9` at random points of a refresh (in one process, and with `--workers 2`), many
+times over: `latest` always names a whole
 release — the previous one byte for byte, or (when the kill came after the switch) a
 complete new one — the working warehouse always opens, and the next refresh recovers.
 
@@ -20,7 +21,7 @@ import pytest
 from dagster_project.refresh import refresh
 
 pytestmark = pytest.mark.fault
-KILLS = int(os.environ.get("TSDG_FAULT_KILLS", "20"))
+KILLS = int(os.environ.get("TSDG_FAULT_KILLS", "12"))
 
 
 def _is_whole(release) -> bool:
@@ -30,31 +31,42 @@ def _is_whole(release) -> bool:
     return n == manifest["row_counts"]["marts.indicator_values"] > 0
 
 
+def _timed(command, env) -> float:
+    started = time.monotonic()
+    result = subprocess.run(command, env=env, capture_output=True)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    return time.monotonic() - started
+
+
 def test_kill_9_at_random_points_never_leaves_a_broken_release(copies, release_digest):
     rng = random.Random(20261130)
     env = {**os.environ, "TSDG_SOURCES_DIR": str(copies.sources_dir),
            "TSDG_WAREHOUSE_DIR": str(copies.warehouse_dir)}
-    command = [sys.executable, "-m", "dagster_project.cli", "refresh", "--quarters", "2024Q2"]
-    # One whole refresh first, timed: the kills are spread over that long, however fast
-    # this machine (and the refresh) is; a kill later than the refresh finds it finished.
-    started = time.monotonic()
-    assert subprocess.run(command, env=env, capture_output=True).returncode == 0
-    longest = time.monotonic() - started
+    refresh_command = [sys.executable, "-m", "dagster_project.cli", "refresh", "--quarters", "2024Q2"]
+    # In one process, and with the steps as processes of their own (`--workers 2`: the
+    # launcher holds the lock, steps join one build; the kill takes the whole group).
+    commands = [refresh_command, [*refresh_command, "--workers", "2"]]
+    # One whole refresh of each first, timed: the kills are spread over that long, however
+    # fast this machine (and the refresh) is. Stratified: the i-th kill of a command falls
+    # at a random point of the i-th slice of its run, so every stage is hit.
+    longest = [_timed(command, env) for command in commands]
+    per_command = KILLS // len(commands)
+    plan = [(c, longest[c] * (i + rng.random()) / per_command)
+            for i in range(per_command) for c in range(len(commands))]
     outcomes = []
-    for attempt in range(KILLS):
+    for attempt, (c, delay) in enumerate(plan):
         latest_before = (copies.releases_dir / "latest").resolve()
         digest_before = release_digest(copies)
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+        process = subprocess.Popen(commands[c], env=env, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL, start_new_session=True)
-        delay = rng.uniform(0.5, longest)
         try:
             code = process.wait(timeout=delay)
-            outcomes.append(("finished", round(delay, 1)))
+            outcomes.append(("finished", c, round(delay, 1)))
             assert code == 0, f"attempt {attempt} exited {code} without being killed"
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # the refresh and any dbt child
+            os.killpg(process.pid, signal.SIGKILL)  # the refresh and its children
             process.wait()
-            outcomes.append(("killed", round(delay, 1)))
+            outcomes.append(("killed", c, round(delay, 1)))
         time.sleep(0.2)
         latest = (copies.releases_dir / "latest").resolve()
         if latest == latest_before:
@@ -63,7 +75,10 @@ def test_kill_9_at_random_points_never_leaves_a_broken_release(copies, release_d
             assert _is_whole(latest), f"attempt {attempt}: {outcomes[-1]}"
         with duckdb.connect(str(copies.working_database), read_only=True) as con:
             assert con.sql("select count(*) from raw.landed_files").fetchall()[0][0] > 900
-    assert sum(kind == "killed" for kind, _ in outcomes) >= KILLS // 2, outcomes
+    for c in range(len(commands)):
+        assert sum(kind == "killed" and k == c for kind, k, _ in outcomes) >= per_command // 2, outcomes
     lines = []
     assert refresh(copies, progress=lines.append, quarters=["2024Q2"]) == 0, "\n".join(lines)
     assert _is_whole((copies.releases_dir / "latest").resolve())
+    # Nothing a killed run left is still in the way: no build, no lock holder.
+    assert not [p for p in (copies.warehouse_dir / "builds").iterdir()]
