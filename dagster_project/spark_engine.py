@@ -38,15 +38,16 @@ def spark_build_args(lake: Path, spark_dir: Path) -> list[str]:
 
 
 def load_into_duckdb(spark_dir: Path, database: Path, alias_dir: Path) -> list[str]:
-    """Every table Spark built, into the DuckDB file with DuckDB's own types. First the
-    views on DuckDB for real (staging: views over raw, which the GX suites check), then
-    every table empty (`dbt run --empty`: its columns and types, no rows), then Spark's
-    rows inserted by column name. Returns the tables."""
+    """Every table Spark built, into the DuckDB file with DuckDB's own types. First any
+    views on DuckDB for real (a view holds no rows to carry over), then every table empty
+    (`dbt run --empty`: its columns and types, no rows), then Spark's rows inserted by
+    column name. Returns the tables."""
     manifest = json.loads((spark_dir / "target" / "manifest.json").read_text())
-    tables = [(n["schema"], n["name"]) for n in manifest["nodes"].values()
-              if n["resource_type"] == "model" and n["config"]["materialized"] == "table"]
-    for extra in (["--select", "config.materialized:view"],
-                  ["--empty", "--select", "config.materialized:table"]):
+    models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
+    tables = [(n["schema"], n["name"]) for n in models if n["config"]["materialized"] == "table"]
+    views = any(n["config"]["materialized"] == "view" for n in models)
+    for extra in ([["--select", "config.materialized:view"]] if views else []) + [
+            ["--empty", "--select", "config.materialized:table"]]:
         done = subprocess.run(
             [DBT_EXECUTABLE, "run", "--quiet", *extra, "--vars",
              json.dumps({"tsdg_database": str(alias_dir / database.name)}),

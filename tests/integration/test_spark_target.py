@@ -101,7 +101,7 @@ def test_a_refresh_on_spark_publishes_the_same_release(copies):
         assert (after / name).read_bytes() == (before / name).read_bytes(), name
     for name in ("indicators.csv", "indicator_progress.csv", "revisions.csv"):
         assert (after / name).read_bytes() == (before / name).read_bytes(), name
-    # the staging views (what the GX suites check besides the marts) are DuckDB's, whole
+    # the staging tables (what the GX suites check besides the marts) came back whole
     with duckdb.connect(str(copies.working_database), read_only=True) as con:
         assert {v: con.execute(f"select count(*) from staging.{v}").fetchone()[0]
                 for v in staging} == staging
