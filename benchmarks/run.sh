@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Wall time and peak memory of `tsdg sample` and `tsdg refresh` at a scale (default 1):
 # a first full refresh, then the incremental cases — nothing changed, one county file
-# resubmitted (new bytes: a new vintage), a backfill of one quarter, and the same build with
-# the models on a local Spark (`--engine spark`, over the lake).
+# resubmitted (new bytes: a new vintage), a backfill of one quarter, every quarter
+# re-ingested in one process and with `--workers 2`, and the same build with the models on
+# a local Spark (`--engine spark`, over the lake).
 #   benchmarks/run.sh [SCALE] [WORKDIR]
 # Prints one line per step: step, scale, wall time, peak RSS MiB, and the row counts.
 set -euo pipefail
@@ -32,6 +33,13 @@ measure resubmit .venv/bin/tsdg refresh --sources "$work/landing" --warehouse "$
 grep -E "ingesting|: ok in|FAILED" "$work/resubmit.out" | sed 's/^\[[^]]*\] /  /' || true
 measure backfill .venv/bin/tsdg refresh --sources "$work/landing" --warehouse "$work/warehouse" \
   --quarters 2024Q3
+# Every quarter re-ingested, in one process and with the steps as two processes at once
+# (the families' ingest side by side): the same work, side by side.
+all=$(.venv/bin/python -c "from dagster_project.lib.quarters import quarter_keys as k; print(f'{k()[0]}..{k()[-1]}')" 2>/dev/null)
+measure backfill_all .venv/bin/tsdg refresh --sources "$work/landing" --warehouse "$work/warehouse" \
+  --quarters "$all"
+measure workers2 .venv/bin/tsdg refresh --sources "$work/landing" --warehouse "$work/warehouse" \
+  --quarters "$all" --workers 2
 measure spark .venv/bin/tsdg refresh --sources "$work/landing" --warehouse "$work/warehouse" \
   --engine spark
 grep -E ": ok in|FAILED" "$work/spark.out" | sed 's/^\[[^]]*\] /  /' || true

@@ -83,7 +83,6 @@ class Build:
         self.working = working
         self.run_id = run_id
         self.owner = owner
-        self.promoted = False
         self._stack = ExitStack()
         if owner:
             self._stack.enter_context(refresh_lock(working))  # RefreshBusy if another writes
@@ -125,7 +124,6 @@ class Build:
         lake.publish(self.settings.database, self.dir, self.working.warehouse_dir)
         os.replace(self.settings.database, self.working.working_database)
         shutil.rmtree(self.dir)
-        self.promoted = True
 
     def close(self) -> Path | None:
         """At the end of the run: an unpromoted build is retired; the lock is released.
