@@ -19,11 +19,11 @@ def resources(warehouse=None) -> dict:
     return {"warehouse": warehouse or default_warehouse(), "dbt": dbt_resource()}
 
 
-def refresh_job_for(warehouse) -> dg.JobDefinition:
+def refresh_job_for(warehouse, job=refresh_job) -> dg.JobDefinition:
     """The refresh job with its resources bound to one landing area and warehouse (what
     `tsdg refresh` launches; the UI launches the same job from `defs`)."""
-    return dg.Definitions(assets=ALL_ASSETS, asset_checks=[gx_validation], jobs=[refresh_job],
-                          resources=resources(warehouse)).resolve_job_def(refresh_job.name)
+    return dg.Definitions(assets=ALL_ASSETS, asset_checks=[gx_validation], jobs=[job],
+                          resources=resources(warehouse)).resolve_job_def(job.name)
 
 
 def parallel_refresh_job(sources_dir: str, warehouse_dir: str, workers: int) -> dg.JobDefinition:
@@ -31,11 +31,9 @@ def parallel_refresh_job(sources_dir: str, warehouse_dir: str, workers: int) -> 
     at most `workers` at a time. Reconstructed by name in every step process
     (dg.build_reconstructable_job), so it takes plain arguments. The build is the launcher's
     (WarehouseResource.joined)."""
-    warehouse = WarehouseResource(sources_dir=sources_dir, warehouse_dir=warehouse_dir,
-                                  joined=True)
-    job = refresh_job_def(dg.multiprocess_executor.configured({"max_concurrent": workers}))
-    return dg.Definitions(assets=ALL_ASSETS, asset_checks=[gx_validation], jobs=[job],
-                          resources=resources(warehouse)).resolve_job_def(job.name)
+    return refresh_job_for(
+        WarehouseResource(sources_dir=sources_dir, warehouse_dir=warehouse_dir, joined=True),
+        refresh_job_def(dg.multiprocess_executor.configured({"max_concurrent": workers})))
 
 
 defs = dg.Definitions(

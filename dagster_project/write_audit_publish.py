@@ -13,13 +13,14 @@ warehouse or `latest`: its build moves to failed/<run id>/ with the reason.
 import fcntl
 import os
 import shutil
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import duckdb
 
 from dagster_project import lake
-from dagster_project.config import Settings, settings
+from dagster_project.config import DUCKDB_CONFIG, Settings, settings
 from dagster_project.warehouse_lock import RefreshBusy, refresh_lock
 
 NOT_PUBLISHED = ("not published: the run failed, a blocking check failed, or its selection "
@@ -154,6 +155,16 @@ def finish(working: Settings, run_id: str) -> Path | None:
     if build_dir.exists():
         return retire(working, build_dir, f"run {run_id}: {NOT_PUBLISHED}")
     return None
+
+
+@contextmanager
+def writer(database: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The build's database, opened for writing by one process of the run at a time (the
+    others wait: a merge takes seconds)."""
+    with open(database.with_name(database.name + ".writer.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with duckdb.connect(str(database), config=DUCKDB_CONFIG) as con:
+            yield con
 
 
 def _held_by_launcher(working: Settings) -> None:

@@ -16,7 +16,6 @@ Every family's rows and records belong to its own step, so the merges commute. I
 process (the default executor) the lock is never contended and the result is the same.
 """
 
-import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,16 +26,7 @@ from dagster_project.config import DUCKDB_CONFIG
 from dagster_project.ingest.lifecycle import restore_quarantine_records
 from dagster_project.ingest.load import RECORD_TABLES, ensure_raw_tables
 from dagster_project.lib.source_contract import door
-
-
-@contextmanager
-def writer(database: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The build's database, opened for writing by one process of the run at a time (the
-    others wait: a merge takes seconds)."""
-    with open(database.with_name(database.name + ".writer.lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        with duckdb.connect(str(database), config=DUCKDB_CONFIG) as con:
-            yield con
+from dagster_project.write_audit_publish import writer
 
 
 def _quoted(path: Path) -> str:

@@ -4,8 +4,8 @@ import dagster as dg
 
 from dagster_project.config import REGISTRY_FILE
 from dagster_project.defs.resources import WarehouseResource
-from dagster_project.ingest.workspace import writer
 from dagster_project.lib.registry import tables
+from dagster_project.write_audit_publish import writer
 
 REGISTRY_TABLES = ("indicators", "indicator_measures", "window_rules", "targets", "counties",
                    "branches", "families", "units", "flows", "parameters", "codelists")
