@@ -27,7 +27,7 @@ def _latest(args):
     """(settings, the latest release) of --warehouse; the release is None, with the reason
     printed, when nothing was published yet."""
     from dagster_project.config import settings
-    from dagster_project.publish.release import latest_release
+    from dagster_project.publish.access import latest_release
 
     s = settings(None, args.warehouse)
     release = latest_release(s.releases_dir)
@@ -68,7 +68,7 @@ def cmd_query(args) -> int:
     import duckdb
 
     from dagster_project.publish import access
-    from dagster_project.publish.release import RELEASE_DB
+    from dagster_project.publish.access import RELEASE_DB
 
     _, release = _latest(args)
     if release is None:
@@ -121,7 +121,7 @@ def cmd_figures(args) -> int:
 
 
 def cmd_senders(args) -> int:
-    from dagster_project.publish.release import RELEASE_DB
+    from dagster_project.publish.access import RELEASE_DB
     from dagster_project.publish.senders import quarter_bounds, write_letters
 
     s, release = _latest(args)

@@ -14,6 +14,10 @@ from pathlib import Path
 
 import duckdb
 
+# A release's database, and how a reader finds the latest release: kept here, with no
+# import of the writers, so that `tsdg query` starts without loading pandas or the
+# publication code.
+RELEASE_DB = "release.duckdb"
 SEARCH_PATH = "marts,registry"
 CONFIG = {"enable_external_access": False, "autoinstall_known_extensions": False,
           "autoload_known_extensions": False, "allow_community_extensions": False}
@@ -24,6 +28,11 @@ DEFAULT_TIMEOUT_S = 300.0
 
 class QueryRefused(ValueError):
     """A statement that a release connection does not run."""
+
+
+def latest_release(releases_dir: Path) -> Path | None:
+    latest = releases_dir / "latest"
+    return latest.resolve() if latest.exists() else None
 
 
 # Run on every new connection, in this order: the lock comes last.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dagster_project.lib.source_contract import door
 from dagster_project.publish import access
-from dagster_project.publish.release import RELEASE_DB
+from dagster_project.publish.access import RELEASE_DB
 from dagster_project.publish.workbook import ACHIEVED, as_published
 
 LABELS = {

@@ -17,6 +17,7 @@ import duckdb
 from dagster_project.build_inputs import build_inputs
 from dagster_project.dbt_manifest import DOCS_SITE
 from dagster_project.lib.redact import redact_ids
+from dagster_project.publish.access import RELEASE_DB, latest_release
 from dagster_project.publish.disclosure import protect
 from dagster_project.publish.report import write_report
 from dagster_project.publish.sdmx import write_sdmx_files
@@ -26,7 +27,6 @@ from dagster_project.publish.workbook import write_workbook
 MARTS = ("indicator_values", "indicator_progress", "county_programme_quarterly",
          "submission_status", "submission_files", "county_submission_vintages")
 REGISTRY = ("indicators", "indicator_measures", "window_rules", "targets", "counties", "branches")
-RELEASE_DB = "release.duckdb"
 WORKBOOK = "release.xlsx"
 
 INDICATORS_CSV = """
@@ -112,11 +112,6 @@ def _attention(con) -> dict:
                 and l.period is not distinct from q.period and l.loaded_at > q.loaded_at)
             order by q.loaded_at desc, 1"""),
     }
-
-
-def latest_release(releases_dir: Path) -> Path | None:
-    latest = releases_dir / "latest"
-    return latest.resolve() if latest.exists() else None
 
 
 REVISIONS = """

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from dagster_project.publish import access
-from dagster_project.publish.release import RELEASE_DB
+from dagster_project.publish.access import RELEASE_DB
 
 REFUSED = {
     "select * from read_csv('/etc/passwd')": "reads only the release's own tables",
