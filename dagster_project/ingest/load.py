@@ -28,6 +28,8 @@ from dagster_project.lib.redact import ID_SHAPE_SQL, MASK, safe_text
 from dagster_project.lib.source_contract import door
 
 LINEAGE = "partition_key varchar, source_file varchar, file_sha256 varchar, source_row int"
+# The most bytes of person-level files loaded in one pass (a partition's files together).
+TOGETHER_MAX_BYTES = 256 * 2**20
 # raw.* tables of records about files (a row per file, or per file and quarter), beside
 # the families' own tables of rows.
 RECORD_TABLES = ("landed_files", "partition_files")
@@ -44,6 +46,8 @@ class Quarantined:
 @dataclass
 class PartitionLoad:
     rows: dict[str, int] = field(default_factory=dict)  # file name → rows in this partition
+    vintages: dict[str, int] = field(default_factory=dict)  # file name → its vintage
+    one_pass: bool = False  # person-level files checked and loaded together, not one by one
     quarantined: list[Quarantined] = field(default_factory=list)
     # Loaded before, failing the contract as it now is, kept: no revalidation order
     kept: list[tuple[str, str]] = field(default_factory=list)  # (file name, first problem)
@@ -83,8 +87,8 @@ FRAME_READERS = {"long": aggregated.read_long_file, "form": aggregated.read_coun
 def _load_file(con, landed: LandedFile, data: bytes, sha: str, partition: str, pads) -> int:
     contract = door().family(landed.family)
     if contract.reader == "person_level":
-        return person_level.load_file(con, landed, data, sha, person_level.family(contract),
-                                      partition, pads)
+        return person_level.load_files(con, [(landed, data, sha)], person_level.family(contract),
+                                       partition, pads)[landed.name]
     frame = FRAME_READERS[contract.reader](landed, data, sha, partition)
     con.register("frame", frame)
     con.execute(f"insert into {contract.raw_table} by name select * from frame")
@@ -164,12 +168,20 @@ def load_partition(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: st
     files = files_for_partition(sources_dir, family, partition)
     shas: dict[str, str] = {}
     table = door().family(family).raw_table
-    pads = sql_pads(load_key(key_file)) if door().is_person_level(family) else None
+    person = door().is_person_level(family)
+    pads = sql_pads(load_key(key_file)) if person else None
+    # A partition's person-level files are checked and loaded in one pass (the fixed cost
+    # of the checks, a tenth of a second, paid once); any problem in any of them, and the
+    # partition is loaded again file by file, which names the file and its rows. Past a
+    # size, file by file: one pass holds every file's bytes at once.
+    together = person and len(files) > 1 and \
+        sum(f.path.lstat().st_size for f in files) <= TOGETHER_MAX_BYTES
     result = PartitionLoad()
     while True:
-        result.rows = {}
+        result.rows, result.vintages = {}, {}
         con.begin()
         try:
+            read = []
             for landed in files:
                 data, sha = read_checked(landed)  # read and hashed once per file
                 shas[landed.name] = sha
@@ -179,18 +191,30 @@ def load_partition(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: st
                     # loaded has none, and the delete would scan the whole raw table.
                     con.execute(f"delete from {table} where partition_key = ? and file_sha256 = ?",
                                 [partition, sha])
-                n = load_guarded(con, landed, data, sha, partition, pads)
-                vintage = lifecycle.record_loaded(con, landed, sha, len(data), run_id, state)
+                if not together:
+                    result.rows[landed.name] = load_guarded(con, landed, data, sha, partition, pads)
+                result.vintages[landed.name] = lifecycle.record_loaded(
+                    con, landed, sha, len(data), run_id, state)
+                read.append((landed, data if together else b"", sha))
+            if together:
+                result.rows = person_level.load_files(
+                    con, read, person_level.family(door().family(family)), partition, pads)
+            for landed, _, sha in read:
+                n = result.rows[landed.name]
                 con.execute("delete from raw.partition_files where family = ? and "
                             "partition_key = ? and file_sha256 = ?", [family, partition, sha])
                 con.execute("insert into raw.partition_files values (?, ?, ?, ?, ?)",
                             [family, partition, str(landed.path), sha, n])
-                result.rows[landed.name] = n
-                log(f"{family} {partition}: {landed.name} → {n} rows (vintage {vintage})")
+                log(f"{family} {partition}: {landed.name} → {n} rows "
+                    f"(vintage {result.vintages[landed.name]})")
             con.commit()
+            result.one_pass = together
             result.settled |= {k for k in refusals if k[0] == family and k[1] in result.rows
                                and shas.get(k[1]) == k[2]}  # ordered, but passes again
             return result
+        except person_level.SeveralFiles:
+            con.rollback()
+            together = False
         except FileRejected as exc:
             con.rollback()
             bad = next(f for f in files if f.name == exc.file)

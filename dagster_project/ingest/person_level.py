@@ -1,9 +1,11 @@
 """Person-level files (rosters, employment-service records) through DuckDB.
 
-The file is decoded and numbered in Python (one file in memory at a time), then read by
-DuckDB's CSV reader from memory. Dates and county names are normalised once per distinct
-value with the same Python parsers every family uses; IDs are checked and replaced by an
-HMAC pseudonym in SQL, so raw IDs exist only in memory.
+Each file is decoded and numbered in Python, then read by DuckDB's CSV reader from memory;
+a quarter's files go through the checks and into the raw table in one pass (their bytes
+bounded by load.TOGETHER_MAX_BYTES), or one by one when any of them fails. Dates and
+county names are normalised once per distinct value with the same Python parsers every
+family uses; IDs are checked and replaced by an HMAC pseudonym in SQL, so raw IDs exist
+only in memory.
 """
 
 import contextlib
@@ -12,7 +14,6 @@ import io
 from dataclasses import dataclass
 
 import duckdb
-import pandas as pd
 
 from dagster_project.ingest.files import BadFile, LandedFile, decode
 from dagster_project.ingest.problems import FileRejected, Problem, whole_file
@@ -113,6 +114,15 @@ def _unreadable_row(landed: LandedFile, text: str) -> Problem:
                    "not a readable CSV (check quoting and commas)", quoted=False)
 
 
+def _map_table(con, name: str, rows: list[tuple], value_type: str) -> None:
+    """A temp table (raw, value, problem) from Python tuples, passed as three lists: a
+    DataFrame round trip cost more than parsing the values did."""
+    raw, value, problem = (list(c) for c in zip(*rows)) if rows else ([], [], [])
+    con.execute(f"""create or replace temp table {name} as select unnest($raw)::varchar as raw,
+                    unnest($value)::{value_type} as value, unnest($problem)::varchar as problem""",
+                {"raw": raw, "value": value, "problem": problem})
+
+
 def _value_maps(con, family: PersonFamily) -> None:
     """Parse each distinct date and county spelling once, in Python."""
     dates = con.sql(f"""select distinct v from (select unnest([{', '.join(family.date_columns)}]) v
@@ -123,12 +133,7 @@ def _value_maps(con, family: PersonFamily) -> None:
             parsed.append((raw, parse_date(raw), None))
         except InvalidDate as exc:
             parsed.append((raw, None, str(exc)))
-    date_map = pd.DataFrame(parsed, columns=["raw", "parsed", "problem"]).astype(
-        {"raw": "object", "problem": "object"})
-    date_map["parsed"] = pd.to_datetime(date_map["parsed"]).dt.date
-    con.register("date_map_df", date_map)
-    con.execute("create or replace temp table date_map as "
-                "select raw, cast(parsed as date) parsed, problem from date_map_df")
+    _map_table(con, "date_map", parsed, "date")
     names = con.sql("select distinct county from src where county is not null").fetchall()
     resolved = []
     for (raw,) in names:
@@ -136,44 +141,51 @@ def _value_maps(con, family: PersonFamily) -> None:
             resolved.append((raw, resolve_county(raw), None))
         except UnknownCounty as exc:
             resolved.append((raw, None, str(exc)))
-    con.register("county_map_df", pd.DataFrame(resolved, columns=["raw", "code", "problem"]))
-    con.execute("create or replace temp table county_map as select * from county_map_df")
+    _map_table(con, "county_map", resolved, "varchar")
 
 
-def _problems(con, landed: LandedFile, family: PersonFamily) -> tuple[list[Problem], int]:
-    header_of = {v: k for k, v in family.columns.items()}
+def _checks(family: PersonFamily) -> str:
+    """Every row-level rule of the door over src, as one query of (file_index, source_row,
+    column, value, rule): for the rows of one file or of several (each row knows its
+    file's branch)."""
     branch_codes = [b["branch_code"] for b in branches()]
-    checks = ["""select source_row, 'national_id', national_id,
+    checks = ["""select file_index, source_row, 'national_id', national_id,
                   'not a valid national ID or resident certificate number (checksum, DOMAIN.md §4)'
                   from src where trim(coalesce(national_id, '')) <> ''
                   and not tw_id_is_valid(upper(trim(national_id)))"""]
     for col in family.required:
-        checks.append(f"select source_row, '{col}', '', 'required value is blank' from src "
-                      f"where {col} is null or trim({col}) = ''")
+        checks.append(f"select file_index, source_row, '{col}', '', 'required value is blank' "
+                      f"from src where {col} is null or trim({col}) = ''")
     for col in family.date_columns:
-        checks.append(f"""select source_row, '{col}', {col}, problem from src
+        checks.append(f"""select file_index, source_row, '{col}', {col}, problem from src
                           join date_map on src.{col} = date_map.raw where problem is not null""")
-    checks.append("""select source_row, 'county', county, problem from src
+    checks.append("""select file_index, source_row, 'county', county, problem from src
                      join county_map on src.county = county_map.raw where problem is not null""")
     for col, values in family.allowed.items():
         quoted = ", ".join(f"'{v}'" for v in values)
-        checks.append(f"select source_row, '{col}', {col}, 'must be one of: {' / '.join(v or '(blank)' for v in values)}' "
+        checks.append(f"select file_index, source_row, '{col}', {col}, 'must be one of: {' / '.join(v or '(blank)' for v in values)}' "
                       f"from src where coalesce(trim({col}), '') not in ({quoted})")
-    checks.append(f"""select source_row, 'branch_code', branch_code,
-                      'must be the branch of the file name ({landed.fields["branch"]})'
-                      from src where branch_code <> '{landed.fields["branch"]}'
+    checks.append(f"""select file_index, source_row, 'branch_code', branch_code,
+                      'must be the branch of the file name (' || file_branch || ')'
+                      from src where branch_code <> file_branch
                       or branch_code not in ({', '.join(f"'{b}'" for b in branch_codes)})""")
     groups = door().target_groups
-    checks.append(f"""select source_row, 'target_groups', g, 'unknown target group; allowed: {'、'.join(groups)}'
-                      from (select source_row, unnest(string_split(replace(coalesce(target_groups, ''), ';', '、'), '、')) g from src)
+    checks.append(f"""select file_index, source_row, 'target_groups', g, 'unknown target group; allowed: {'、'.join(groups)}'
+                      from (select file_index, source_row, unnest(string_split(replace(coalesce(target_groups, ''), ';', '、'), '、')) g from src)
                       where trim(g) <> '' and trim(g) not in ({', '.join(f"'{t}'" for t in groups)})""")
     longest = door().max_field_chars
     for col in family.columns.values():
-        checks.append(f"select source_row, '{col}', '', 'longer than {longest} characters' "
+        checks.append(f"select file_index, source_row, '{col}', '', 'longer than {longest} characters' "
                       f"from src where length({col}) > {longest}")
-    query = " union all ".join(f"({c})" for c in checks)
-    # One pass: the first 50 problems and how many there are in all.
-    found = con.execute(f"select *, count(*) over () from ({query}) order by 1 limit 50").fetchall()
+    return " union all ".join(f"({c})" for c in checks)
+
+
+def _problems(con, landed: LandedFile, family: PersonFamily) -> tuple[list[Problem], int]:
+    """The problems of the one file in src: the first 50 and how many there are in all."""
+    header_of = {v: k for k, v in family.columns.items()}
+    found = con.execute(f"""select source_row, col, value, rule, count(*) over ()
+                            from ({_checks(family)}) as p(file_index, source_row, col, value, rule)
+                            order by 1 limit 50""").fetchall()
     total = found[0][-1] if found else 0
     rows = [r[:-1] for r in found]
     quotable = door().quotable(landed.family)
@@ -189,14 +201,15 @@ def _normalised(family: PersonFamily) -> str:
     joins, cols = [], []
     for col in family.date_columns:
         joins.append(f"left join date_map d_{col} on src.{col} = d_{col}.raw")
-        cols.append(f"d_{col}.parsed as {col}")
+        cols.append(f"d_{col}.value as {col}")
     plain = [c for c in family.columns.values()
              if c not in family.date_columns + ("national_id", "county", "target_groups")]
     cols += [f"trim(src.{c}) as {c}" for c in plain]
     cols += [
+        "src.file_index",
         "source_row::int as source_row",
         SQL_EXPRESSION.format(col="upper(trim(src.national_id))") + " as person_key",
-        "cm.code as county_code",
+        "cm.value as county_code",
         """list_filter(list_transform(string_split(replace(coalesce(src.target_groups, ''), ';', '、'), '、'),
                        lambda g: trim(g)), lambda g: g <> '') as target_groups""",
     ]
@@ -204,37 +217,73 @@ def _normalised(family: PersonFamily) -> str:
             + " ".join(joins))
 
 
-def load_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, data: bytes, sha: str,
-              family: PersonFamily, partition: str, pads: tuple[bytes, bytes]) -> int:
-    """Validate one file and append its rows to the raw table; all-or-nothing per file."""
+class SeveralFiles(Exception):
+    """A pass over several files met a problem: load them one by one, to name the file."""
+
+
+def _read_into_src(con, files: list[tuple[LandedFile, bytes]], family: PersonFamily) -> None:
+    """src (a temp table, so the checks do not parse the CSV again): every data row of
+    `files`, numbered, with its file's index and the branch its file name gives."""
+    columns = ", ".join(f"{c} varchar" for c in family.columns.values())
+    con.execute(f"""create or replace temp table src (file_index int, file_branch varchar,
+                    source_row varchar, {columns})""")
+    for i, (landed, data) in enumerate(files):
+        try:
+            text = decode(landed.path, data)
+        except BadFile as exc:
+            raise whole_file(landed.name, str(exc)) from None
+        payload = numbered_csv(landed, text, family)
+        try:
+            rows = con.read_csv(io.BytesIO(payload), header=True, all_varchar=True, delimiter=",",
+                                quotechar='"', strict_mode=True, null_padding=False)
+        except duckdb.Error:
+            raise FileRejected(landed.name, [_unreadable_row(landed, text)]) from None
+        con.register("src_csv", rows)
+        try:
+            con.execute(f"insert into src by name select {i} as file_index, $branch as file_branch, "
+                        "* from src_csv", {"branch": landed.fields["branch"]})
+        finally:
+            con.unregister("src_csv")
+
+
+def load_files(con: duckdb.DuckDBPyConnection, files: list[tuple[LandedFile, bytes, str]],
+               family: PersonFamily, partition: str, pads: tuple[bytes, bytes]) -> dict[str, int]:
+    """Validate files and append their rows to the raw table, all or nothing: rows per file.
+    One file: a problem raises its FileRejected, naming row and column. Several (a partition's
+    files in one pass, so the fixed cost of the checks is paid once): any problem or failure
+    raises SeveralFiles, and the caller loads them one by one."""
+    if len(files) == 1:
+        return _load(con, files, family, partition, pads)
     try:
-        text = decode(landed.path, data)
-    except BadFile as exc:
-        raise whole_file(landed.name, str(exc)) from None
-    payload = numbered_csv(landed, text, family)
+        return _load(con, files, family, partition, pads)
+    except Exception:
+        raise SeveralFiles() from None
+
+
+def _load(con, files: list[tuple[LandedFile, bytes, str]], family: PersonFamily,
+          partition: str, pads: tuple[bytes, bytes]) -> dict[str, int]:
     try:
-        src = con.read_csv(io.BytesIO(payload), header=True, all_varchar=True, delimiter=",",
-                           quotechar='"', strict_mode=True, null_padding=False)
-    except duckdb.Error:
-        raise FileRejected(landed.name, [_unreadable_row(landed, text)]) from None
-    # A temp table (in memory) so the checks below do not parse the CSV again each time.
-    con.register("src_csv", src)
-    con.execute("create or replace temp table src as select * from src_csv")
-    con.unregister("src_csv")
-    try:
+        _read_into_src(con, [(landed, data) for landed, data, _ in files], family)
         con.execute(SQL_MACRO)
         _value_maps(con, family)
-        problems, total = _problems(con, landed, family)
-        if problems:
-            raise FileRejected(landed.name, problems, total)
+        if len(files) == 1:
+            problems, total = _problems(con, files[0][0], family)
+            if problems:
+                raise FileRejected(files[0][0].name, problems, total)
+        elif con.execute(f"select exists ({_checks(family)})").fetchone()[0]:
+            raise SeveralFiles()
         inner, outer = pads
-        inserted = con.execute(
+        con.execute(
             f"""insert into {family.table}
-                select $partition, $file, $sha, source_row, {family.select}
-                from ({_normalised(family)})""",
-            {"partition": partition, "file": str(landed.path), "sha": sha,
-             "inner_pad": inner, "outer_pad": outer}).fetchone()[0]
-        return int(inserted)
+                select $partition, f.file, f.sha, source_row, {family.select}
+                from ({_normalised(family)}) as n
+                join (select unnest($indexes) as file_index, unnest($paths) as file,
+                             unnest($shas) as sha) as f using (file_index)""",
+            {"partition": partition, "indexes": list(range(len(files))),
+             "paths": [str(landed.path) for landed, _, _ in files],
+             "shas": [sha for _, _, sha in files], "inner_pad": inner, "outer_pad": outer})
+        counts = dict(con.execute("select file_index, count(*) from src group by all").fetchall())
+        return {landed.name: counts.get(i, 0) for i, (landed, _, _) in enumerate(files)}
     finally:
         # After a failed statement the caller rolls the aborted transaction back.
         with contextlib.suppress(duckdb.TransactionException):

@@ -214,3 +214,52 @@ def test_a_refused_workbook_gets_a_report_a_clerk_can_act_on(tmp_path):
     assert "工作表「填報表」，儲存格 G3，第 3 列，欄「推介就業人數」（值「十二」）：不是整數。" in text
     assert "處理方式：請填整數" in text and "fix: Write a whole number" in text
     assert str(tmp_path) not in text and "run-1" not in text
+
+
+def test_a_partitions_files_load_in_one_pass_exactly_as_one_by_one(tmp_path):
+    """Good person-level files of a quarter are checked and loaded together; the rows and
+    records are those of loading each file alone. One bad file among them, and the quarter
+    is loaded file by file: the bad one is named, the others load as before."""
+    rows = {"T": [ROW.format(nid="A123456789", birth="85/01/02", county="臺北市", start="113/04/01"),
+                  ROW.format(nid="F234567898", birth="1996-12-31", county="台東縣", start="1130402")],
+            "C": [ROW.format(nid="B120000008", birth="民國88年2月28日", county="臺中市",
+                             start="113.05.06").replace("T,T1", "C,C1", 1)],
+            "N": [ROW.format(nid="E200000007", birth="0990101", county="雲林縣",
+                             start="2024/06/30").replace("T,T1", "N,N1", 1)]}
+    together = tmp_path / "together" / "landing"
+    for branch, lines in rows.items():
+        _roster(together, lines, encoding="cp950" if branch == "C" else "utf-8",
+                name=f"roster_113Q2_{branch}.csv")
+    with duckdb.connect(str(tmp_path / "together.duckdb")) as con:
+        ensure_raw_tables(con)
+        load = load_partition(con, together, "training_rosters", "2024Q2", tmp_path / "key",
+                              tmp_path / "quarantine", "run-1", log=lambda m: None)
+        loaded = con.sql("""select * exclude (source_file) from raw.training_rosters
+                            order by course_id, source_row""").fetchall()
+    assert load.one_pass and load.rows == {f"roster_113Q2_{b}.csv": len(r) for b, r in rows.items()}
+    alone = []
+    for branch, lines in rows.items():
+        folder = tmp_path / branch / "landing"
+        _roster(folder, lines, encoding="cp950" if branch == "C" else "utf-8",
+                name=f"roster_113Q2_{branch}.csv")
+        with duckdb.connect(str(tmp_path / f"{branch}.duckdb")) as con:
+            ensure_raw_tables(con)
+            single = load_partition(con, folder, "training_rosters", "2024Q2", tmp_path / "key",
+                                    tmp_path / "quarantine", "run-1", log=lambda m: None)
+            assert not single.one_pass
+            alone += con.sql("select * exclude (source_file) from raw.training_rosters").fetchall()
+    assert len(loaded) == 4 and sorted(loaded, key=lambda r: (r[3], r[2])) == \
+        sorted(alone, key=lambda r: (r[3], r[2]))
+
+    bad = ROW.format(nid="E200000008", birth="0990101", county="雲林縣", start="2024/06/31")
+    _roster(together, [bad.replace("T,T1", "N,N1", 1)], name="roster_113Q2_N.csv")
+    with duckdb.connect(str(tmp_path / "together.duckdb")) as con:
+        load = load_partition(con, together, "training_rosters", "2024Q2", tmp_path / "key",
+                              tmp_path / "quarantine", "run-2", log=lambda m: None)
+        kept = con.execute("""select count(*) from raw.training_rosters
+                              where source_file like '%\\_N.csv' escape '\\'""").fetchone()[0]
+    assert not load.one_pass
+    assert [q.file for q in load.quarantined] == ["roster_113Q2_N.csv"]
+    assert "row 2" in load.quarantined[0].first_problem and load.quarantined[0].total == 2
+    assert set(load.rows) == {"roster_113Q2_T.csv", "roster_113Q2_C.csv"}
+    assert kept == 1  # the earlier vintage of N keeps its row

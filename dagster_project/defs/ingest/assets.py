@@ -1,5 +1,6 @@
 """One asset per source family: sources/<family>/ → raw.<family>, partitioned by quarter."""
 
+import logging
 import warnings
 from datetime import UTC, datetime
 
@@ -16,6 +17,11 @@ from dagster_project.ingest.quarantine import purge_resolved
 from dagster_project.ingest.workspace import merged, open_workspace
 from dagster_project.lake import stage_partition
 from dagster_project.lib.source_contract import door, family_names
+
+# A line per file would be an event per file in the run's event log, each a write to its
+# storage (a tenth of a small refresh): files are logged by Python's logging, and the
+# event log gets a line per quarter that names the resubmissions.
+FILE_LOG = logging.getLogger("tsdg.ingest")
 
 
 def build_ingest_asset(family: str) -> dg.AssetsDefinition:
@@ -51,15 +57,18 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
             quarantined += refuse_misnamed(con, family, misnamed, s.quarantine_dir, context.run.run_id)
             for partition in context.partition_keys:
                 load = load_partition(con, s.sources_dir, family, partition, s.key_file,
-                                      s.quarantine_dir, context.run.run_id, log=context.log.debug,
+                                      s.quarantine_dir, context.run.run_id, log=FILE_LOG.debug,
                                       refusals=refusals)
                 quarantined += load.quarantined
                 kept += load.kept
                 settled |= load.settled
                 rows += sum(load.rows.values())
                 files += len(load.rows)
+                resubmitted = [f"{name} (vintage {v})" for name, v in load.vintages.items() if v > 1]
                 context.log.info(f"{family} {partition}: {len(load.rows)} files, "
-                                 f"{sum(load.rows.values())} rows")
+                                 f"{sum(load.rows.values())} rows"
+                                 + (f"; resubmissions: {', '.join(resubmitted)}" if resubmitted
+                                    else ""))
         with merged(s.database, space, family, s.quarantine_dir) as con:
             for partition in context.partition_keys:
                 stage_partition(con, s.database.parent, family, partition)
