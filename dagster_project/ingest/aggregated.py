@@ -1,12 +1,11 @@
 """Aggregated families (labour insurance, programme tallies, county submissions): small
-files, parsed in Python into a pandas frame per file."""
+files, parsed in Python into rows (a dict per row, without lineage: the loader adds it)."""
 
 import csv
 import io
 import zipfile
 from datetime import date, datetime, time
 
-import pandas as pd
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
@@ -127,14 +126,6 @@ def _count(r: RowReader, number: int, header: str, raw: str,
     return value, None
 
 
-def _frame(landed: LandedFile, sha: str, partition: str, rows: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows)
-    frame.insert(0, "partition_key", partition)
-    frame.insert(1, "source_file", str(landed.path))
-    frame.insert(2, "file_sha256", sha)
-    return frame
-
-
 def _in_partition(day, partition: str) -> bool:
     return f"{day.year}Q{(day.month - 1) // 3 + 1}" == partition
 
@@ -155,7 +146,7 @@ def _period_agrees(month, landed: LandedFile, period: str) -> bool:
     return _in_partition(month, f"{landed.fields['year']}Q{landed.fields['q']}")
 
 
-def read_long_file(landed: LandedFile, data: bytes, sha: str, partition: str) -> pd.DataFrame:
+def read_long_file(landed: LandedFile, data: bytes, partition: str) -> list[dict]:
     """A long file (統計年月, a county or unit column, 項目代碼, 數值): labour-insurance counts
     per county, programme tallies per owner unit. Columns, codes and rules: the registry."""
     contract = door().family(landed.family)
@@ -198,7 +189,7 @@ def read_long_file(landed: LandedFile, data: bytes, sha: str, partition: str) ->
     if by_county:
         _check_counties(r, out, totals)
     r.raise_if_any()
-    return _frame(landed, sha, partition, out)
+    return out
 
 
 def _file_unit(landed: LandedFile, contract) -> str | None:
@@ -308,8 +299,7 @@ def _check_inflated_size(landed: LandedFile, data: bytes) -> None:
                                       f"the limit is {limit:,}")
 
 
-def read_county_submission(landed: LandedFile, data: bytes, sha: str,
-                           partition: str) -> pd.DataFrame:
+def read_county_submission(landed: LandedFile, data: bytes, partition: str) -> list[dict]:
     """A form: one data row per file, as CSV or as the registry's sheet of a workbook, for
     the sender and period of the file name (a county submission)."""
     contract = door().family(landed.family)
@@ -354,4 +344,4 @@ def read_county_submission(landed: LandedFile, data: bytes, sha: str,
             record[col] = r.parse(parse_date, number, header_of[col], row[col])
         out.append(record)
     r.raise_if_any()
-    return _frame(landed, sha, partition, out)
+    return out

@@ -54,29 +54,71 @@ def state_of(con: duckdb.DuckDBPyConnection, family: str, name: str, sha: str) -
     return row[0] if row else None
 
 
-def record_loaded(con: duckdb.DuckDBPyConnection, landed: LandedFile, sha: str, size: int,
-                  run_id: str, state: str | None) -> int:
-    """Record a loaded file; a new content of a submission becomes its newest vintage and
-    the previous one is superseded. Loading the same content again changes nothing."""
-    if state == "loaded":  # `state`: state_of() this file before this load
-        return con.execute("""select vintage from raw.landed_files where family = ? and
-                              file_name = ? and file_sha256 = ? and state = 'loaded'""",
-                           [landed.family, landed.name, sha]).fetchone()[0]
-    submitter, period = identity(landed)
-    # Every vintage ever given counts, one refused later on revalidation included: a
-    # number is never given twice.
-    vintage = con.execute("""select coalesce(max(vintage), 0) + 1 from raw.landed_files
-                             where family = ? and submitter = ? and period = ?""",
-                          [landed.family, submitter, period]).fetchone()[0]
-    con.execute("""update raw.landed_files set state = 'superseded', state_reason = ?
-                   where family = ? and submitter = ? and period = ? and state = 'loaded'""",
-                [f"superseded by {landed.name} (vintage {vintage})", landed.family, submitter, period])
-    con.execute(f"insert into raw.landed_files ({', '.join(COLUMNS)}) values "
-                f"({', '.join('?' * len(COLUMNS))})",
-                [landed.family, landed.name, str(landed.path), sha, size,
-                 received_at(landed.path), _now(), submitter, period, vintage, "loaded", None,
-                 None, run_id])
-    return vintage
+class Ledger:
+    """The records of the submissions a partition's files carry, read in one query, changed
+    in memory as the files are recorded one after another, written back in two statements:
+    a partition costs three round trips to raw.landed_files, not four per file."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, family: str, files: list[LandedFile]):
+        self.family = family
+        submitters, periods = zip(*sorted({identity(f) for f in files})) if files else ((), ())
+        rows = con.execute(f"""select l.rowid, {', '.join(f'l.{c}' for c in COLUMNS)}
+                from raw.landed_files l
+                join (select unnest(?::varchar[]) as submitter, unnest(?::varchar[]) as period) i
+                  on l.submitter = i.submitter and l.period = i.period
+                where l.family = ? order by l.loaded_at, l.rowid""",
+                           [list(submitters), list(periods), family]).fetchall()
+        self.records = [dict(zip(("rowid", *COLUMNS), row)) for row in rows]
+        self.changed: set[int] = set()  # indexes of read records now superseded
+
+    def state_of(self, name: str, sha: str) -> str | None:
+        """As state_of(): the state of this file's newest record (the latest on a tie)."""
+        mine = [r for r in self.records if r["file_name"] == name and r["file_sha256"] == sha]
+        return max(mine, key=lambda r: r["loaded_at"])["state"] if mine else None
+
+    def record_loaded(self, landed: LandedFile, sha: str, size: int, run_id: str) -> int:
+        """Record a loaded file; a new content of a submission becomes its newest vintage and
+        the previous one is superseded. Loading the same content again changes nothing."""
+        if self.state_of(landed.name, sha) == "loaded":
+            return next(r["vintage"] for r in self.records if r["file_name"] == landed.name
+                        and r["file_sha256"] == sha and r["state"] == "loaded")
+        submitter, period = identity(landed)
+        same = [i for i, r in enumerate(self.records)
+                if r["submitter"] == submitter and r["period"] == period]
+        # Every vintage ever given counts, one refused later on revalidation included: a
+        # number is never given twice.
+        vintage = max((self.records[i]["vintage"] or 0 for i in same), default=0) + 1
+        for i in same:
+            if self.records[i]["state"] == "loaded":
+                self.records[i] |= {"state": "superseded", "state_reason":
+                                    f"superseded by {landed.name} (vintage {vintage})"}
+                self.changed.add(i)
+        self.records.append({
+            "rowid": None, "family": landed.family, "file_name": landed.name,
+            "source_file": str(landed.path), "file_sha256": sha, "size_bytes": size,
+            "received_at": received_at(landed.path), "loaded_at": _now(),
+            "submitter": submitter, "period": period, "vintage": vintage, "state": "loaded",
+            "state_reason": None, "quarantine_report": None, "run_id": run_id})
+        return vintage
+
+    def write(self, con: duckdb.DuckDBPyConnection) -> None:
+        superseded = [self.records[i] for i in sorted(self.changed)
+                      if self.records[i]["rowid"] is not None]
+        if superseded:
+            con.execute("""update raw.landed_files set state = 'superseded',
+                               state_reason = s.reason
+                           from (select unnest(?::bigint[]) as id, unnest(?::varchar[]) as reason) s
+                           where raw.landed_files.rowid = s.id""",
+                        [[r["rowid"] for r in superseded], [r["state_reason"] for r in superseded]])
+        new = [r for r in self.records if r["rowid"] is None]
+        if new:
+            types = {"size_bytes": "bigint", "received_at": "timestamp", "loaded_at": "timestamp",
+                     "vintage": "int"}
+            con.execute(f"insert into raw.landed_files ({', '.join(COLUMNS)}) select "
+                        + ", ".join(f"unnest(?::{types.get(c, 'varchar')}[])" for c in COLUMNS),
+                        [[r[c] for r in new] for c in COLUMNS])
+        self.changed.clear()
+        self.records = []  # written: a ledger is used for one load attempt
 
 
 def quarantine_record(family: str, path: Path, sha: str, size: int, landed: LandedFile | None,

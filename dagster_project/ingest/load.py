@@ -17,6 +17,7 @@ from dagster_project.ingest.files import (
     LandedFile,
     digest_of,
     files_for_partition,
+    landed_files,
     read_landed,
     set_aside_reason,
     sha256_of,
@@ -28,8 +29,10 @@ from dagster_project.lib.redact import ID_SHAPE_SQL, MASK, safe_text
 from dagster_project.lib.source_contract import door
 
 LINEAGE = "partition_key varchar, source_file varchar, file_sha256 varchar, source_row int"
-# The most bytes of person-level files loaded in one pass (a partition's files together).
+# The most bytes of person-level files loaded in one pass: a partition's files together,
+# and several quarters' files together (each pass holds its files' bytes and rows at once).
 TOGETHER_MAX_BYTES = 256 * 2**20
+RANGE_MAX_BYTES = 32 * 2**20
 # raw.* tables of records about files (a row per file, or per file and quarter), beside
 # the families' own tables of rows.
 RECORD_TABLES = ("landed_files", "partition_files")
@@ -81,19 +84,39 @@ def _scrub_old_reasons(con) -> None:
 
 
 # The registry names each family's reader (families.<family>.reader): one per file format.
-FRAME_READERS = {"long": aggregated.read_long_file, "form": aggregated.read_county_submission}
+ROW_READERS = {"long": aggregated.read_long_file, "form": aggregated.read_county_submission}
+
+
+def _rows_of(landed: LandedFile, data: bytes, sha: str, partition: str) -> list[dict]:
+    """An aggregated file's rows for the partition, with their lineage."""
+    lineage = {"partition_key": partition, "source_file": str(landed.path), "file_sha256": sha}
+    reader = ROW_READERS[door().family(landed.family).reader]
+    return [lineage | row for row in reader(landed, data, partition)]
+
+
+def insert_rows(con, table: str, rows: list[dict]) -> None:
+    """Append rows (dicts) to a raw table in one statement: a list per column, each cast
+    to the column's declared type (a column of counts and placeholders stays BIGINT)."""
+    if not rows:
+        return
+    schema, name = table.split(".")
+    types = dict(con.execute("select column_name, data_type from duckdb_columns() where "
+                             "schema_name = ? and table_name = ?", [schema, name]).fetchall())
+    columns = list(rows[0])
+    con.execute(f"insert into {table} ({', '.join(columns)}) select "
+                + ", ".join(f"unnest(?::{types[c]}[])" for c in columns),
+                [[row.get(c) for row in rows] for c in columns])
 
 
 def _load_file(con, landed: LandedFile, data: bytes, sha: str, partition: str, pads) -> int:
     contract = door().family(landed.family)
     if contract.reader == "person_level":
-        return person_level.load_files(con, [(landed, data, sha)], person_level.family(contract),
-                                       partition, pads)[landed.name]
-    frame = FRAME_READERS[contract.reader](landed, data, sha, partition)
-    con.register("frame", frame)
-    con.execute(f"insert into {contract.raw_table} by name select * from frame")
-    con.unregister("frame")
-    return len(frame)
+        [n] = person_level.load_files(con, [(landed, data, sha, partition)],
+                                      person_level.family(contract), pads)
+        return n
+    rows = _rows_of(landed, data, sha, partition)
+    insert_rows(con, contract.raw_table, rows)
+    return len(rows)
 
 
 def unreadable(landed: LandedFile, exc: Exception) -> FileRejected:
@@ -112,15 +135,20 @@ def read_checked(landed: LandedFile) -> tuple[bytes, str]:
     return data, sha256_of(data)
 
 
-def load_guarded(con, landed: LandedFile, data: bytes, sha: str, partition: str, pads) -> int:
-    """_load_file behind the per-file error boundary: every failure of the file itself
+def guarded(landed: LandedFile, work: Callable, *args):
+    """work(*args) behind the per-file error boundary: every failure of the file itself
     becomes its FileRejected, so one file never stops the others."""
     try:
-        return _load_file(con, landed, data, sha, partition, pads)
+        return work(*args)
     except FileRejected:
         raise
     except Exception as exc:
         raise unreadable(landed, exc) from None
+
+
+def load_guarded(con, landed: LandedFile, data: bytes, sha: str, partition: str, pads) -> int:
+    """_load_file behind the per-file error boundary."""
+    return guarded(landed, _load_file, con, landed, data, sha, partition, pads)
 
 
 def refuse(con, family: str, path: Path, rejected: FileRejected, landed: LandedFile | None,
@@ -158,60 +186,106 @@ def refuse_irregular(con, family: str, entries: list[tuple[Path, str]], quaranti
                    None, quarantine_dir, run_id, what=what) for path, what in entries]
 
 
+def _fits(family: str, files: list[LandedFile], limit: int) -> bool:
+    """Several files in one pass: any number of aggregated files (small, parsed one by one);
+    person-level files up to `limit` bytes in all (a pass holds their bytes at once)."""
+    return len(files) > 1 and (not door().is_person_level(family)
+                               or sum(f.path.lstat().st_size for f in files) <= limit)
+
+
+def _attempt(con, family: str, groups: list[tuple[str, list[LandedFile]]], together: bool,
+             pads, run_id: str, log: Callable[[str], None], shas: dict[str, str],
+             refusals: dict) -> list[PartitionLoad]:
+    """One try at loading the files of `groups` [(partition, files)] inside the caller's
+    transaction: a PartitionLoad per group, or FileRejected naming a file, or SeveralFiles
+    when a pass over several files failed without naming one."""
+    table = door().family(family).raw_table
+    person = door().is_person_level(family)
+    ledger = lifecycle.Ledger(con, family, list({f.name: f for _, fs in groups for f in fs}.values()))
+    loads, read, pending = [], [], []
+    for partition, files in groups:
+        load = PartitionLoad(one_pass=together)
+        loads.append(load)
+        for landed in files:
+            data, sha = read_checked(landed)  # read and hashed once per file and partition
+            shas[landed.name] = sha
+            if ledger.state_of(landed.name, sha) is not None:
+                # Loaded before (a backfill or a re-run): replace its rows. A file never
+                # loaded has none, and the delete would scan the whole raw table.
+                con.execute(f"delete from {table} where partition_key = ? and file_sha256 = ?",
+                            [partition, sha])
+            if not together:
+                load.rows[landed.name] = load_guarded(con, landed, data, sha, partition, pads)
+            elif not person:
+                rows = guarded(landed, _rows_of, landed, data, sha, partition)
+                pending += rows
+                load.rows[landed.name] = len(rows)
+            load.vintages[landed.name] = ledger.record_loaded(landed, sha, len(data), run_id)
+            read.append((load, partition, landed, data if together and person else b"", sha))
+    if together and person:
+        counts = person_level.load_files(
+            con, [(landed, data, sha, partition) for _, partition, landed, data, sha in read],
+            person_level.family(door().family(family)), pads)
+        for (load, _, landed, _, _), n in zip(read, counts):
+            load.rows[landed.name] = n
+    elif together:
+        try:
+            insert_rows(con, table, pending)
+        except Exception:
+            raise person_level.SeveralFiles() from None
+    ledger.write(con)
+    _record_partition_files(con, family, read)
+    for load, partition, landed, _, _ in read:
+        log(f"{family} {partition}: {landed.name} → {load.rows[landed.name]} rows "
+            f"(vintage {load.vintages[landed.name]})")
+    for load in loads:  # ordered refused, but passes again
+        load.settled = {k for k in refusals if k[0] == family and k[1] in load.rows
+                        and shas.get(k[1]) == k[2]}
+    return loads
+
+
+def _record_partition_files(con, family: str, read: list) -> None:
+    """raw.partition_files: rows per file and partition, replacing any earlier count."""
+    partitions = [partition for _, partition, _, _, _ in read]
+    shas = [sha for _, _, _, _, sha in read]
+    con.execute("""delete from raw.partition_files using
+                   (select unnest(?::varchar[]) as p, unnest(?::varchar[]) as s) as loaded
+                   where family = ? and partition_key = loaded.p and file_sha256 = loaded.s""",
+                [partitions, shas, family])
+    con.execute("insert into raw.partition_files select ?, unnest(?::varchar[]), "
+                "unnest(?::varchar[]), unnest(?::varchar[]), unnest(?::bigint[])",
+                [family, partitions, [str(landed.path) for _, _, landed, _, _ in read], shas,
+                 [load.rows[landed.name] for load, _, landed, _, _ in read]])
+
+
 def load_partition(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: str,
                    partition: str, key_file: Path, quarantine_dir: Path, run_id: str,
                    log: Callable[[str], None] = print,
-                   refusals: dict[tuple[str, str, str], str] | None = None) -> PartitionLoad:
-    """`refusals`: loaded files to quarantine if they fail (tsdg revalidate --apply); any
-    other loaded file that fails the contract as it now is stays loaded (`kept`)."""
+                   refusals: dict[tuple[str, str, str], str] | None = None,
+                   files: list[LandedFile] | None = None) -> PartitionLoad:
+    """Every good file of one partition, none of a bad one. `refusals`: loaded files to
+    quarantine if they fail (tsdg revalidate --apply); any other loaded file that fails the
+    contract as it now is stays loaded (`kept`). `files`: the partition's landed files, when
+    the caller has listed the family's folder already."""
     refusals = refusals or {}
-    files = files_for_partition(sources_dir, family, partition)
+    files = files_for_partition(sources_dir, family, partition) if files is None else files
     shas: dict[str, str] = {}
-    table = door().family(family).raw_table
-    person = door().is_person_level(family)
-    pads = sql_pads(load_key(key_file)) if person else None
-    # A partition's person-level files are checked and loaded in one pass (the fixed cost
-    # of the checks, a tenth of a second, paid once); any problem in any of them, and the
-    # partition is loaded again file by file, which names the file and its rows. Past a
-    # size, file by file: one pass holds every file's bytes at once.
-    together = person and len(files) > 1 and \
-        sum(f.path.lstat().st_size for f in files) <= TOGETHER_MAX_BYTES
-    result = PartitionLoad()
+    pads = sql_pads(load_key(key_file)) if door().is_person_level(family) else None
+    # The partition's files in one pass: person-level files in one SQL pass (the fixed cost
+    # of the checks, a tenth of a second, paid once), aggregated files parsed one by one (a
+    # problem names its file) and appended in one statement. If the pass fails without
+    # naming a file, the partition is loaded again file by file, which names it.
+    together = _fits(family, files, TOGETHER_MAX_BYTES)
+    result = PartitionLoad()  # what the tries refused and kept, whichever try succeeds
     while True:
-        result.rows, result.vintages = {}, {}
         con.begin()
         try:
-            read = []
-            for landed in files:
-                data, sha = read_checked(landed)  # read and hashed once per file
-                shas[landed.name] = sha
-                state = lifecycle.state_of(con, family, landed.name, sha)
-                if state is not None:
-                    # Loaded before (a backfill or a re-run): replace its rows. A file never
-                    # loaded has none, and the delete would scan the whole raw table.
-                    con.execute(f"delete from {table} where partition_key = ? and file_sha256 = ?",
-                                [partition, sha])
-                if not together:
-                    result.rows[landed.name] = load_guarded(con, landed, data, sha, partition, pads)
-                result.vintages[landed.name] = lifecycle.record_loaded(
-                    con, landed, sha, len(data), run_id, state)
-                read.append((landed, data if together else b"", sha))
-            if together:
-                result.rows = person_level.load_files(
-                    con, read, person_level.family(door().family(family)), partition, pads)
-            for landed, _, sha in read:
-                n = result.rows[landed.name]
-                con.execute("delete from raw.partition_files where family = ? and "
-                            "partition_key = ? and file_sha256 = ?", [family, partition, sha])
-                con.execute("insert into raw.partition_files values (?, ?, ?, ?, ?)",
-                            [family, partition, str(landed.path), sha, n])
-                log(f"{family} {partition}: {landed.name} → {n} rows "
-                    f"(vintage {result.vintages[landed.name]})")
+            [load] = _attempt(con, family, [(partition, files)], together, pads, run_id, log,
+                              shas, refusals)
             con.commit()
-            result.one_pass = together
-            result.settled |= {k for k in refusals if k[0] == family and k[1] in result.rows
-                               and shas.get(k[1]) == k[2]}  # ordered, but passes again
-            return result
+            load.quarantined, load.kept = result.quarantined, result.kept
+            load.settled |= result.settled
+            return load
         except person_level.SeveralFiles:
             con.rollback()
             together = False
@@ -232,3 +306,52 @@ def load_partition(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: st
         except BaseException:
             con.rollback()
             raise
+
+
+def load_partitions(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: str,
+                    partitions: list[str], key_file: Path, quarantine_dir: Path, run_id: str,
+                    log: Callable[[str], None] = print,
+                    refusals: dict[tuple[str, str, str], str] | None = None,
+                    files: list[LandedFile] | None = None) -> list[PartitionLoad]:
+    """load_partition of each partition, in fewer passes: quarters whose files hold up to
+    RANGE_MAX_BYTES are tried in one pass (one transaction, one set of checks, a few
+    statements for all their files). If any file of them is refused, or the pass fails, the
+    pass is rolled back and those quarters load one by one, which names, quarantines or keeps
+    the file and loads the rest."""
+    files = landed_files(sources_dir, family)[0] if files is None else files
+    refusals = refusals or {}
+    pads = sql_pads(load_key(key_file)) if door().is_person_level(family) else None
+    loads: list[PartitionLoad] = []
+    for chunk in _chunks([(p, [f for f in files if p in f.partitions]) for p in partitions]):
+        if len(chunk) > 1:
+            con.begin()
+            try:
+                loads += _attempt(con, family, chunk, True, pads, run_id, log, {}, refusals)
+                con.commit()
+                continue
+            except (FileRejected, person_level.SeveralFiles):
+                con.rollback()
+            except BaseException:
+                con.rollback()
+                raise
+        for partition, group in chunk:
+            # A yearly file feeds four quarters: once quarantined, it is gone for the rest.
+            gone = {q.file for load in loads for q in load.quarantined}
+            loads.append(load_partition(con, sources_dir, family, partition, key_file,
+                                        quarantine_dir, run_id, log, refusals,
+                                        files=[f for f in group if f.name not in gone]))
+    return loads
+
+
+def _chunks(groups: list[tuple[str, list[LandedFile]]]) -> list[list]:
+    """Consecutive groups whose files' sizes add up to at most RANGE_MAX_BYTES (a group
+    past it alone)."""
+    chunks, size = [], RANGE_MAX_BYTES + 1
+    for group in groups:
+        group_size = sum(f.path.lstat().st_size for f in group[1])
+        if size + group_size > RANGE_MAX_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(group)
+        size += group_size
+    return chunks

@@ -12,15 +12,15 @@ from dagster_project.defs.partitions import quarterly
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.ingest import orders
 from dagster_project.ingest.files import irregular_entries, landed_files, strays
-from dagster_project.ingest.load import load_partition, refuse_irregular, refuse_misnamed
+from dagster_project.ingest.load import load_partitions, refuse_irregular, refuse_misnamed
 from dagster_project.ingest.quarantine import purge_resolved
 from dagster_project.ingest.workspace import merged, open_workspace
 from dagster_project.lake import stage_partition
 from dagster_project.lib.source_contract import door, family_names
 
-# A line per file would be an event per file in the run's event log, each a write to its
-# storage (a tenth of a small refresh): files are logged by Python's logging, and the
-# event log gets a line per quarter that names the resubmissions.
+# A line per file or per quarter would be an event each in the run's event log, each a
+# write to its storage (a hundredth of a second): files are logged by Python's logging, and
+# the event log gets a line per family that names the resubmissions.
 FILE_LOG = logging.getLogger("tsdg.ingest")
 
 
@@ -50,25 +50,25 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
                    and not (s.sources_dir / family / k[1]).is_file()}  # gone: moot
         space = open_workspace(s.database, family, s.quarantine_dir)
         with duckdb.connect(str(space), config=DUCKDB_CONFIG) as con:
-            _, misnamed = landed_files(s.sources_dir, family)
+            good, misnamed = landed_files(s.sources_dir, family)  # the folder listed once
             misnamed += strays(s.sources_dir, family)
             quarantined += refuse_irregular(con, family, irregular_entries(s.sources_dir, family),
                                             s.quarantine_dir, context.run.run_id)
             quarantined += refuse_misnamed(con, family, misnamed, s.quarantine_dir, context.run.run_id)
-            for partition in context.partition_keys:
-                load = load_partition(con, s.sources_dir, family, partition, s.key_file,
-                                      s.quarantine_dir, context.run.run_id, log=FILE_LOG.debug,
-                                      refusals=refusals)
+            resubmitted: dict[str, int] = {}  # a yearly file feeds four quarters: named once
+            for load in load_partitions(con, s.sources_dir, family, context.partition_keys,
+                                        s.key_file, s.quarantine_dir, context.run.run_id,
+                                        log=FILE_LOG.debug, refusals=refusals, files=good):
                 quarantined += load.quarantined
                 kept += load.kept
                 settled |= load.settled
                 rows += sum(load.rows.values())
                 files += len(load.rows)
-                resubmitted = [f"{name} (vintage {v})" for name, v in load.vintages.items() if v > 1]
-                context.log.info(f"{family} {partition}: {len(load.rows)} files, "
-                                 f"{sum(load.rows.values())} rows"
-                                 + (f"; resubmissions: {', '.join(resubmitted)}" if resubmitted
-                                    else ""))
+                resubmitted |= {name: v for name, v in load.vintages.items() if v > 1}
+            again = ", ".join(f"{name} (vintage {v})" for name, v in resubmitted.items())
+            context.log.info(f"{family}: {files} files, {rows} rows over "
+                             f"{len(context.partition_keys)} quarter(s)"
+                             + (f"; resubmissions: {again}" if again else ""))
         with merged(s.database, space, family, s.quarantine_dir) as con:
             for partition in context.partition_keys:
                 stage_partition(con, s.database.parent, family, partition)
