@@ -12,9 +12,11 @@ from dagster_project.lib.text_normalise import to_halfwidth
 
 ROC_OFFSET = 1911
 
-_SEPARATED = re.compile(r"^(\d{2,4})[/\-.](\d{1,2})[/\-.](\d{1,2})$")
-_CJK = re.compile(r"^(?:民國)?(\d{2,4})年(\d{1,2})月(\d{1,2})日$")
-_COMPACT = re.compile(r"^(\d{2,3}|\d{4})(\d{2})(\d{2})$")
+# The accepted shapes as one pattern (one match per value: a person-level quarter has a
+# hundred thousand distinct dates): separated, then CJK, then compact, in that order.
+_DATE = re.compile(r"^(?:(\d{2,4})[/\-.](\d{1,2})[/\-.](\d{1,2})"  # 113/03/05, 2024-03-05
+                   r"|(?:民國)?(\d{2,4})年(\d{1,2})月(\d{1,2})日"  # 民國113年3月5日
+                   r"|(\d{2,3}|\d{4})(\d{2})(\d{2}))$")  # 1130305, 20240305
 _ROC_YEAR_MONTH = re.compile(r"^(\d{2,3})(\d{2})$")
 
 
@@ -32,13 +34,17 @@ def parse_date(raw: str | None) -> date | None:
     """Parse one date; blank is None; a malformed or impossible date raises InvalidDate."""
     if raw is None:
         return None
-    text = to_halfwidth(str(raw)).replace(" ", "")
+    text = str(raw)
+    # (ASCII text has nothing to make half-width: only the strip is left of it)
+    text = (text.strip() if text.isascii() else to_halfwidth(text)).replace(" ", "")
     if text == "":
         return None
-    match = _SEPARATED.match(text) or _CJK.match(text) or _COMPACT.match(text)
+    match = _DATE.match(text)
     if not match:
         raise InvalidDate("not a date in a recognised form (e.g. 113/03/05, 1130305, 2024-03-05)")
-    year, month, day = _year(match.group(1)), int(match.group(2)), int(match.group(3))
+    groups = match.groups()
+    y, m, d = next(groups[i:i + 3] for i in (0, 3, 6) if groups[i] is not None)
+    year, month, day = _year(y), int(m), int(d)
     try:
         return date(year, month, day)
     except ValueError as exc:
