@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.ingest.append import insert_rows
 from dagster_project.ingest.files import LandedFile
 from dagster_project.lib.redact import safe_text
 from dagster_project.lib.source_contract import door
@@ -55,12 +56,11 @@ def state_of(con: duckdb.DuckDBPyConnection, family: str, name: str, sha: str) -
 
 
 class Ledger:
-    """The records of the submissions a partition's files carry, read in one query, changed
-    in memory as the files are recorded one after another, written back in two statements:
-    a partition costs three round trips to raw.landed_files, not four per file."""
+    """The records of the submissions a pass's files carry, read in one query, changed in
+    memory as the files are recorded one after another, written back in two statements:
+    a pass costs three round trips to raw.landed_files, not four per file."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, family: str, files: list[LandedFile]):
-        self.family = family
         submitters, periods = zip(*sorted({identity(f) for f in files})) if files else ((), ())
         rows = con.execute(f"""select l.rowid, {', '.join(f'l.{c}' for c in COLUMNS)}
                 from raw.landed_files l
@@ -68,23 +68,34 @@ class Ledger:
                   on l.submitter = i.submitter and l.period = i.period
                 where l.family = ? order by l.loaded_at, l.rowid""",
                            [list(submitters), list(periods), family]).fetchall()
-        self.records = [dict(zip(("rowid", *COLUMNS), row)) for row in rows]
+        self.records: list[dict] = []
         self.changed: set[int] = set()  # indexes of read records now superseded
+        # indexes of records by file (name, sha256) and by submission (submitter, period)
+        self.by_file: dict[tuple, list[int]] = {}
+        self.by_submission: dict[tuple, list[int]] = {}
+        for row in rows:
+            self._add(dict(zip(("rowid", *COLUMNS), row)))
+
+    def _add(self, record: dict) -> None:
+        self.by_file.setdefault((record["file_name"], record["file_sha256"]), []).append(
+            len(self.records))
+        self.by_submission.setdefault((record["submitter"], record["period"]), []).append(
+            len(self.records))
+        self.records.append(record)
 
     def state_of(self, name: str, sha: str) -> str | None:
         """As state_of(): the state of this file's newest record (the latest on a tie)."""
-        mine = [r for r in self.records if r["file_name"] == name and r["file_sha256"] == sha]
+        mine = [self.records[i] for i in self.by_file.get((name, sha), [])]
         return max(mine, key=lambda r: r["loaded_at"])["state"] if mine else None
 
     def record_loaded(self, landed: LandedFile, sha: str, size: int, run_id: str) -> int:
         """Record a loaded file; a new content of a submission becomes its newest vintage and
         the previous one is superseded. Loading the same content again changes nothing."""
         if self.state_of(landed.name, sha) == "loaded":
-            return next(r["vintage"] for r in self.records if r["file_name"] == landed.name
-                        and r["file_sha256"] == sha and r["state"] == "loaded")
+            return next(self.records[i]["vintage"] for i in self.by_file[(landed.name, sha)]
+                        if self.records[i]["state"] == "loaded")
         submitter, period = identity(landed)
-        same = [i for i, r in enumerate(self.records)
-                if r["submitter"] == submitter and r["period"] == period]
+        same = self.by_submission.get((submitter, period), [])
         # Every vintage ever given counts, one refused later on revalidation included: a
         # number is never given twice.
         vintage = max((self.records[i]["vintage"] or 0 for i in same), default=0) + 1
@@ -93,7 +104,7 @@ class Ledger:
                 self.records[i] |= {"state": "superseded", "state_reason":
                                     f"superseded by {landed.name} (vintage {vintage})"}
                 self.changed.add(i)
-        self.records.append({
+        self._add({
             "rowid": None, "family": landed.family, "file_name": landed.name,
             "source_file": str(landed.path), "file_sha256": sha, "size_bytes": size,
             "received_at": received_at(landed.path), "loaded_at": _now(),
@@ -102,6 +113,7 @@ class Ledger:
         return vintage
 
     def write(self, con: duckdb.DuckDBPyConnection) -> None:
+        """The changes, in the caller's transaction (a ledger serves one load attempt)."""
         superseded = [self.records[i] for i in sorted(self.changed)
                       if self.records[i]["rowid"] is not None]
         if superseded:
@@ -110,15 +122,8 @@ class Ledger:
                            from (select unnest(?::bigint[]) as id, unnest(?::varchar[]) as reason) s
                            where raw.landed_files.rowid = s.id""",
                         [[r["rowid"] for r in superseded], [r["state_reason"] for r in superseded]])
-        new = [r for r in self.records if r["rowid"] is None]
-        if new:
-            types = {"size_bytes": "bigint", "received_at": "timestamp", "loaded_at": "timestamp",
-                     "vintage": "int"}
-            con.execute(f"insert into raw.landed_files ({', '.join(COLUMNS)}) select "
-                        + ", ".join(f"unnest(?::{types.get(c, 'varchar')}[])" for c in COLUMNS),
-                        [[r[c] for r in new] for c in COLUMNS])
-        self.changed.clear()
-        self.records = []  # written: a ledger is used for one load attempt
+        insert_rows(con, "raw.landed_files",
+                    [{c: r[c] for c in COLUMNS} for r in self.records if r["rowid"] is None])
 
 
 def quarantine_record(family: str, path: Path, sha: str, size: int, landed: LandedFile | None,

@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.ingest import aggregated, lifecycle, person_level
+from dagster_project.ingest.append import insert_rows
 from dagster_project.ingest.files import (
     BadFile,
     LandedFile,
@@ -92,20 +93,6 @@ def _rows_of(landed: LandedFile, data: bytes, sha: str, partition: str) -> list[
     lineage = {"partition_key": partition, "source_file": str(landed.path), "file_sha256": sha}
     reader = ROW_READERS[door().family(landed.family).reader]
     return [lineage | row for row in reader(landed, data, partition)]
-
-
-def insert_rows(con, table: str, rows: list[dict]) -> None:
-    """Append rows (dicts) to a raw table in one statement: a list per column, each cast
-    to the column's declared type (a column of counts and placeholders stays BIGINT)."""
-    if not rows:
-        return
-    schema, name = table.split(".")
-    types = dict(con.execute("select column_name, data_type from duckdb_columns() where "
-                             "schema_name = ? and table_name = ?", [schema, name]).fetchall())
-    columns = list(rows[0])
-    con.execute(f"insert into {table} ({', '.join(columns)}) select "
-                + ", ".join(f"unnest(?::{types[c]}[])" for c in columns),
-                [[row.get(c) for row in rows] for c in columns])
 
 
 def _load_file(con, landed: LandedFile, data: bytes, sha: str, partition: str, pads) -> int:

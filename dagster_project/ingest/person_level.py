@@ -1,9 +1,9 @@
 """Person-level files (rosters, employment-service records) through DuckDB.
 
 Each file is decoded and numbered in Python, then read by DuckDB's CSV reader from memory;
-(several quarters' files in one pass when they are small: load.load_partitions)
-a quarter's files go through the checks and into the raw table in one pass (their bytes
-bounded by load.TOGETHER_MAX_BYTES), or one by one when any of them fails. Dates and
+a quarter's files, or several quarters' (load.load_partitions), go through the checks and
+into the raw table in one pass (their bytes bounded in load.py), or one by one when any of
+them fails. Dates and
 county names are normalised once per distinct value with the same Python parsers every
 family uses; IDs are checked and replaced by an HMAC pseudonym in SQL, so raw IDs exist
 only in memory.
