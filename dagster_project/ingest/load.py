@@ -190,11 +190,14 @@ def _attempt(con, family: str, groups: list[tuple[str, list[LandedFile]]], toget
     person = door().is_person_level(family)
     ledger = lifecycle.Ledger(con, family, list({f.name: f for _, fs in groups for f in fs}.values()))
     loads, read, pending = [], [], []
+    contents: dict[str, tuple[bytes, str]] = {}  # a yearly file feeds four quarters: read once
     for partition, files in groups:
         load = PartitionLoad(one_pass=together)
         loads.append(load)
         for landed in files:
-            data, sha = read_checked(landed)  # read and hashed once per file and partition
+            if landed.name not in contents:
+                contents[landed.name] = read_checked(landed)
+            data, sha = contents[landed.name]
             shas[landed.name] = sha
             if ledger.state_of(landed.name, sha) is not None:
                 # Loaded before (a backfill or a re-run): replace its rows. A file never
@@ -233,6 +236,8 @@ def _attempt(con, family: str, groups: list[tuple[str, list[LandedFile]]], toget
 
 def _record_partition_files(con, family: str, read: list) -> None:
     """raw.partition_files: rows per file and partition, replacing any earlier count."""
+    if not read:
+        return
     partitions = [partition for _, partition, _, _, _ in read]
     shas = [sha for _, _, _, _, sha in read]
     con.execute("""delete from raw.partition_files using
