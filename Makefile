@@ -53,15 +53,19 @@ demo: setup
 
 # Every tier: the default one (tiny warehouse), `fault` (kill -9 at many points of a
 # refresh), `distributed` (the models on Spark, Dagster on PostgreSQL) and `e2e` (the scale-1 proof).
+# Both run the tests on pytest-xdist workers, one per core of this 2-core machine; a module's
+# tests share a worker (tests/conftest.py). `PYTEST_WORKERS=0 make check` runs them serially.
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 test: setup system-deps
 	$(BIN)/ruff check dagster_project tests
-	$(BIN)/pytest --durations=15
+	$(BIN)/pytest $(XDIST) --durations=15
 
 # The default tier only: unit, file reading, corpus, fuzzing, privacy and every scenario
 # on the tiny calibrated warehouse.
 check: setup system-deps
 	$(BIN)/ruff check dagster_project tests
-	$(BIN)/pytest -m "not e2e and not fault and not distributed" --durations=10
+	$(BIN)/pytest $(XDIST) -m "not e2e and not fault and not distributed" --durations=10
 
 lint: setup
 	$(BIN)/ruff check dagster_project tests

@@ -29,6 +29,27 @@ def pytest_configure(config):
     ensure_manifest()
 
 
+# The tiers whose tests take minutes each: handed out first, so that a worker does not
+# start one of them when the other has nearly finished everything else.
+LONG_TIERS = ("e2e", "fault", "distributed")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """`make test` and `make check` run on two pytest-xdist workers (`--dist loadgroup`). A
+    module's tests stay together on one worker (its module-scoped fixtures, e.g. a blocked
+    build asserted on by several tests, are built once), and every e2e test joins one group
+    (the scale-1 build is a session fixture: built once, on one worker)."""
+    def tier(item) -> int:
+        marked = [i for i, name in enumerate(LONG_TIERS) if item.get_closest_marker(name)]
+        return marked[0] if marked else len(LONG_TIERS)
+
+    items.sort(key=tier)  # stable: collection order within a tier
+    for item in items:
+        group = "e2e" if item.get_closest_marker("e2e") else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def published_figures() -> list[dict]:
     with open(HERE / "published_figures.csv", encoding="utf-8") as f:
