@@ -12,6 +12,8 @@ SOURCES_REGISTRY_FILE = PROJECT_ROOT / "registry" / "sources.yml"
 # (DuckDB spills to disk beyond it). dbt's profile reads the same variable.
 DUCKDB_MEMORY_LIMIT = os.environ.get("TSDG_DUCKDB_MEMORY_LIMIT", "2GB")
 DUCKDB_CONFIG = {"memory_limit": DUCKDB_MEMORY_LIMIT}
+# The warehouse's DuckDB file, and a build's copy of it (builds/<run id>/).
+DATABASE_NAME = "tsdg.duckdb"
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ class Settings:
     @property
     def working_database(self) -> Path:
         """The last good warehouse (raw partitions, marts); refreshes build on a copy."""
-        return self.warehouse_dir / "tsdg.duckdb"
+        return self.warehouse_dir / DATABASE_NAME
 
     @property
     def database(self) -> Path:

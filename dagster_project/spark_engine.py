@@ -37,7 +37,7 @@ def spark_build_args(lake: Path, spark_dir: Path) -> list[str]:
             "--vars", json.dumps(variables)]
 
 
-def load_into_duckdb(spark_dir: Path, database: Path, alias_dir: Path) -> list[str]:
+def load_into_duckdb(spark_dir: Path, database: Path) -> list[str]:
     """Every table Spark built, into the DuckDB file with DuckDB's own types. First any
     views on DuckDB for real (a view holds no rows to carry over), then every table empty
     (`dbt run --empty`: its columns and types, no rows), then Spark's rows inserted by
@@ -50,7 +50,7 @@ def load_into_duckdb(spark_dir: Path, database: Path, alias_dir: Path) -> list[s
             ["--empty", "--select", "config.materialized:table"]]:
         done = subprocess.run(
             [DBT_EXECUTABLE, "run", "--quiet", *extra, "--vars",
-             json.dumps({"tsdg_database": str(alias_dir / database.name)}),
+             json.dumps({"tsdg_database": str(database)}),
              "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
              "--target-path", str(spark_dir / "duckdb_target"),
              "--log-path", str(spark_dir / "logs")],

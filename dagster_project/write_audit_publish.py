@@ -28,13 +28,6 @@ NOT_PUBLISHED = ("not published: the run failed, a blocking check failed, or its
                  "are unchanged")
 
 
-def build_alias(working: Settings) -> Path:
-    """A fixed path to the running build (a link to builds/<run id>/, there while the run
-    lives). dbt's profile names this path, not the run's: the profile is part of dbt's
-    parse state, so a per-run path made every run parse the project from scratch."""
-    return working.warehouse_dir / "current-build"
-
-
 def settle(s: Settings, progress) -> None:
     """Called with the lock held. A WAL left by a crashed writer is checkpointed into the
     working file before it is copied (a copy without its WAL would lose data); a release
@@ -52,7 +45,6 @@ def settle(s: Settings, progress) -> None:
         else:
             shutil.rmtree(leftover)
         progress(f"removed {leftover.name} left by an interrupted publication")
-    build_alias(s).unlink(missing_ok=True)  # left by a killed run; the lock is ours now
     builds = s.warehouse_dir / "builds"
     for orphan in sorted(builds.glob("*")) if builds.exists() else []:
         if not orphan.is_dir():  # a step's `.opening` lock file, left by a kill
@@ -110,11 +102,6 @@ class Build:
         if self.working.working_database.exists():
             shutil.copy2(self.working.working_database, partial / self.settings.database.name)
         os.replace(partial, self.dir)
-        # Relative, so a copied warehouse's link still points inside the copy.
-        link = build_alias(self.working).with_name(".current-build-new")
-        link.unlink(missing_ok=True)
-        link.symlink_to(Path("builds") / self.run_id, target_is_directory=True)
-        os.replace(link, build_alias(self.working))
         progress(f"run {self.run_id[:8]} builds on a copy of the working warehouse "
                  f"(builds/{self.run_id}/); it replaces the working warehouse only after "
                  "validation and publication")
@@ -150,7 +137,6 @@ def _opening(build_dir: Path):
 def finish(working: Settings, run_id: str) -> Path | None:
     """The end of a run, with the lock still held: the build is gone if it was promoted;
     otherwise it is retired to failed/. Returns where it went."""
-    build_alias(working).unlink(missing_ok=True)
     build_dir = working.warehouse_dir / "builds" / run_id
     if build_dir.exists():
         return retire(working, build_dir, f"run {run_id}: {NOT_PUBLISHED}")

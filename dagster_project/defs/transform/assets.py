@@ -12,11 +12,10 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from packaging import version
 
 from dagster_project import lake
-from dagster_project.config import DBT_PROJECT_DIR, DUCKDB_MEMORY_LIMIT
-from dagster_project.dbt_manifest import DBT_EXECUTABLE
+from dagster_project.config import DBT_PROJECT_DIR
+from dagster_project.dbt_manifest import BUILD_VARS, DBT_IN_BUILD
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.spark_engine import load_into_duckdb, spark_build_args
-from dagster_project.write_audit_publish import build_alias
 
 DBT_SUMMARY = "last_dbt_build.json"
 # A run tagged tsdg/engine=spark (`tsdg refresh --engine spark`) builds the models on Spark.
@@ -39,14 +38,13 @@ class LayerGroups(DagsterDbtTranslator):
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project,
             dagster_dbt_translator=LayerGroups())
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    # dbt runs in a subprocess; its profile takes the file being built from --vars, by the
-    # build's fixed alias so that dbt's parse state carries over from the last run.
+    # dbt runs in a subprocess started in the build's folder (dbt_in_build.py), its profile
+    # naming the build's file by name: the same vars in every warehouse, so dbt's parse
+    # state carries over from the last run or, in a new warehouse, from the setup's parse.
     s = warehouse.build(context)
     if context.run.tags.get(ENGINE_TAG, "duckdb") == "spark":
         yield from _build_on_spark(context, dbt, warehouse, s)
         return
-    database = build_alias(warehouse.settings) / s.database.name
-    target = {"tsdg_database": str(database), "tsdg_memory_limit": DUCKDB_MEMORY_LIMIT}
     # dbt's artifacts of this build live in the build's folder: removed with it when it is
     # published, kept with it in failed/ when not (a folder per run under dbt/target would
     # only accumulate).
@@ -59,7 +57,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     # the test suite (tests/integration/test_dbt_unit_tests.py), not in every refresh, as
     # dbt advises.
     invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test",
-                          "--vars", json.dumps(target)], context=context,
+                          "--vars", json.dumps(BUILD_VARS)], context=context,
                          target_path=target_path)
     yield from invocation.stream()
     if (target_path / PARSE_STATE).exists():
@@ -88,7 +86,7 @@ def _build_on_spark(context, dbt, warehouse, s):
                          target_path=spark_dir / "target")
     yield from invocation.stream()
     _record_summary(invocation, s)
-    tables = load_into_duckdb(spark_dir, s.database, build_alias(warehouse.settings))
+    tables = load_into_duckdb(spark_dir, s.database)
     context.log.info(f"{len(tables)} tables built on Spark loaded into the build: "
                      + ", ".join(tables))
 
@@ -103,7 +101,7 @@ class LeanDbtCliResource(DbtCliResource):
 
     @cached_property
     def _cli_version(self) -> version.Version:
-        # DBT_EXECUTABLE is this environment's dbt: the dbt-core package's own version.
+        # DBT_IN_BUILD starts this environment's dbt: the dbt-core package's own version.
         return version.parse(installed_version("dbt-core"))
 
     def _initialize_dbt_core_adapter(self, args):
@@ -112,4 +110,4 @@ class LeanDbtCliResource(DbtCliResource):
 
 def dbt_resource() -> DbtCliResource:
     return LeanDbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR),
-                              dbt_executable=DBT_EXECUTABLE)
+                              dbt_executable=DBT_IN_BUILD)
