@@ -36,18 +36,28 @@ LONG_TIERS = ("e2e", "fault", "distributed")
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """`make test` and `make check` run on two pytest-xdist workers (`--dist loadgroup`). A
-    module's tests stay together on one worker (its module-scoped fixtures, e.g. a blocked
-    build asserted on by several tests, are built once), and every e2e test joins one group
-    (the scale-1 build is a session fixture: built once, on one worker)."""
+    """`make test` and `make check` run on two pytest-xdist workers (`--dist loadgroup`).
+    Tests using a module-scoped fixture (e.g. a blocked build that several tests assert on)
+    stay together on one worker, so that it is built once; every e2e test joins one group
+    (the scale-1 build is a session fixture: built once, on one worker); any other test is
+    handed out on its own, to whichever worker is free."""
     def tier(item) -> int:
         marked = [i for i, name in enumerate(LONG_TIERS) if item.get_closest_marker(name)]
         return marked[0] if marked else len(LONG_TIERS)
 
     items.sort(key=tier)  # stable: collection order within a tier
     for item in items:
-        group = "e2e" if item.get_closest_marker("e2e") else item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group))
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.xdist_group("e2e"))
+        elif _uses_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def _uses_module_fixture(item) -> bool:
+    fixtures = getattr(item, "_fixtureinfo", None)
+    return fixtures is not None and any(
+        definition.scope == "module"
+        for definitions in fixtures.name2fixturedefs.values() for definition in definitions)
 
 
 @pytest.fixture(scope="session")
