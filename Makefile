@@ -53,8 +53,9 @@ demo: setup
 
 # Every tier: the default one (tiny warehouse), `fault` (kill -9 at many points of a
 # refresh), `distributed` (the models on Spark, Dagster on PostgreSQL) and `e2e` (the scale-1 proof).
-# Both run the tests on pytest-xdist workers, one per core of this 2-core machine; a module's
-# tests share a worker (tests/conftest.py). `PYTEST_WORKERS=0 make check` runs them serially.
+# Both run the tests on pytest-xdist workers, one per core of this 2-core machine; tests that
+# share a module-scoped fixture share a worker (tests/conftest.py). `PYTEST_WORKERS=0 make
+# check` runs them serially.
 PYTEST_WORKERS ?= 2
 XDIST := -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 test: setup system-deps

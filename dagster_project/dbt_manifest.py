@@ -2,9 +2,9 @@
 
 `dbt parse` (its parse state seeds every build's), then `dbt docs generate --static` (the
 documentation site each release carries), run when the manifest is missing or older than a
-model, macro or config file. `make setup`, `tsdg refresh`, `tsdg` commands that load the definitions and the test suite
-call it first; importing the definitions never parses (under `dagster dev`, `make dev`
-prepares it the same way).
+model, macro or config file. `make setup`, `tsdg refresh`, `tsdg` commands that load the
+definitions and the test suite call it first; importing the definitions never parses
+(under `dagster dev`, `make dev` prepares it the same way).
 """
 
 import json

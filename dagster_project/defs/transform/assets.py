@@ -1,8 +1,6 @@
 """The dbt project as Dagster assets (staging → intermediate → marts)."""
 
 import json
-import os
-import shutil
 from collections import Counter
 from functools import cached_property
 from importlib.metadata import version as installed_version
@@ -20,8 +18,6 @@ from dagster_project.spark_engine import load_into_duckdb, spark_build_args
 DBT_SUMMARY = "last_dbt_build.json"
 # A run tagged tsdg/engine=spark (`tsdg refresh --engine spark`) builds the models on Spark.
 ENGINE_TAG = "tsdg/engine"
-# dbt's partial-parse state, kept beside the working warehouse between runs.
-PARSE_STATE = "partial_parse.msgpack"
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
@@ -39,8 +35,9 @@ class LayerGroups(DagsterDbtTranslator):
             dagster_dbt_translator=LayerGroups())
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     # dbt runs in a subprocess started in the build's folder (dbt_in_build.py), its profile
-    # naming the build's file by name: the same vars in every warehouse, so dbt's parse
-    # state carries over from the last run or, in a new warehouse, from the setup's parse.
+    # naming the build's file by name: the same profile and vars in every warehouse, so
+    # every build starts from the parse state of the project's last parse (dagster-dbt
+    # copies dbt/target/partial_parse.msgpack into the build's target path).
     s = warehouse.build(context)
     if context.run.tags.get(ENGINE_TAG, "duckdb") == "spark":
         yield from _build_on_spark(context, dbt, warehouse, s)
@@ -49,10 +46,6 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     # published, kept with it in failed/ when not (a folder per run under dbt/target would
     # only accumulate).
     target_path = s.database.parent / "dbt_target"
-    parse_state = warehouse.settings.warehouse_dir / PARSE_STATE
-    if parse_state.exists():  # dbt checks it (versions, profile, vars, files) before use
-        target_path.mkdir()
-        shutil.copy2(parse_state, target_path / PARSE_STATE)
     # dbt's unit tests check the models' logic on fixed inputs, not this data: they run in
     # the test suite (tests/integration/test_dbt_unit_tests.py), not in every refresh, as
     # dbt advises.
@@ -60,9 +53,6 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
                           "--vars", json.dumps(BUILD_VARS)], context=context,
                          target_path=target_path)
     yield from invocation.stream()
-    if (target_path / PARSE_STATE).exists():
-        shutil.copy2(target_path / PARSE_STATE, parse_state.with_suffix(".new"))
-        os.replace(parse_state.with_suffix(".new"), parse_state)
     _record_summary(invocation, s)
 
 
