@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 from openpyxl import Workbook
 
+from dagster_project.config import REGISTRY_FILE
 from dagster_project.lib.national_id import with_check_digit
 from dagster_project.lib.reference import counties
+from dagster_project.lib.registry import parameters
 from dagster_project.lib.source_contract import family_names
 from dagster_project.sample import plan as P
 from dagster_project.sample.allocate import N_MONTHS, year_month
@@ -65,9 +67,35 @@ def day_in(m: int, rng: random.Random, lo: int = 1, hi: int = 31) -> date:
     return date(year, month, _between(rng, lo, min(hi, last)))
 
 
+@cache
+def _youth_ages() -> tuple[int, int]:
+    ages = parameters(REGISTRY_FILE).set_index("name")["value"]
+    return int(ages["youth_min_age"]), int(ages["youth_max_age"])
+
+
+def completed_years(birth: date, on: date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
 def birth_for(event: date, youth: bool, rng: random.Random) -> date:
-    age = _between(rng, 16, 28) if youth else _between(rng, 31, 64)
-    return event - timedelta(days=int(age * 365.25) + _between(rng, 10, 340))
+    """A birth date whose age in completed years on `event` is youth (the registry's bounds,
+    both included) or not youth (from the year after it to 64). Every age of each range is
+    drawn, the bounds too, and one birth in 365 falls on the event's own day of the year
+    (the birthday that completes the year): the sample tests the youth rule at its edges —
+    counting youth as 15–30 changes figures. A 29 February birth, whose birthday in a
+    common year conventions place differently, is moved to 28 February or 1 March,
+    whichever keeps the age."""
+    first, last = _youth_ages()
+    age = _between(rng, first, last) if youth else _between(rng, last + 1, 64)
+    try:
+        anniversary = event.replace(year=event.year - age)
+    except ValueError:  # an event on 29 February, `age` years after a common year
+        anniversary = date(event.year - age, 2, 28)
+    birth = anniversary - timedelta(days=_between(rng, 0, 364))
+    if (birth.month, birth.day) == (2, 29):
+        earlier = birth - timedelta(days=1)
+        birth = earlier if completed_years(earlier, event) == age else birth + timedelta(days=1)
+    return birth
 
 
 def national_id(rng: random.Random) -> str:
