@@ -73,7 +73,8 @@ lint: setup
 
 # The Dagster UI on the same definitions, runs kept under warehouse/dagster_home.
 dev: setup
-	$(BIN)/python -m dagster_project.dagster_home warehouse/dagster_home
+	mkdir -p warehouse/dagster_home
+	cp deploy/dagster.yaml warehouse/dagster_home/dagster.yaml
 	DAGSTER_HOME=$(CURDIR)/warehouse/dagster_home $(BIN)/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
 
 # The same UI on Dagster's team instance: run, event-log and schedule storage on a local

@@ -8,11 +8,19 @@ and a done materialization for each family and quarter): the open-and-close was 
 changes nothing else: same files, same tables, same locking (every use of a connection
 still holds the storage's lock, as Dagster's does, so one connection per database is
 enough), so `make dev` reads the runs of `tsdg refresh` and the other way round.
+
+`tsdg refresh` opens its instance with this class (`instance_of`); dagster.yaml does not
+name it, as a storage's settings take an absolute folder: a copied or moved warehouse
+would go on writing into the old one's event log.
 """
 
 from collections import OrderedDict
 from contextlib import contextmanager
+from pathlib import Path
 
+import dagster as dg
+import yaml
+from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     INDEX_SHARD_NAME,
     SqliteEventLogStorage,
@@ -75,3 +83,16 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def dispose(self) -> None:
         self._close_all()
         super().dispose()
+
+
+def instance_of(home: Path) -> dg.DagsterInstance:
+    """The instance of a Dagster home, its SQLite event log kept open; as dagster.yaml says
+    when it names a storage of its own (PostgreSQL: deploy/dagster-postgres.yaml)."""
+    settings = yaml.safe_load((home / "dagster.yaml").read_text(encoding="utf-8")) or {}
+    if {"storage", "event_log_storage"} & settings.keys():
+        return dg.DagsterInstance.from_config(str(home))
+    pooled = {"module": __name__, "class": PooledSqliteEventLogStorage.__name__,
+              # Dagster's own folder for a SQLite home's event log
+              "config": {"base_dir": str(home.resolve() / "history" / "runs")}}
+    return dg.DagsterInstance.from_ref(
+        InstanceRef.from_dir(str(home), overrides={"event_log_storage": pooled}))

@@ -19,9 +19,9 @@ import dagster as dg
 import duckdb
 
 from dagster_project.build_inputs import build_inputs
-from dagster_project.config import Settings
-from dagster_project.dagster_home import prepare
+from dagster_project.config import PROJECT_ROOT, Settings
 from dagster_project.defs.partitions import quarterly
+from dagster_project.event_log_storage import instance_of
 from dagster_project.ingest.changes import changed_quarters
 from dagster_project.ingest.files import landed_files
 from dagster_project.lib.redact import safe_text
@@ -46,8 +46,12 @@ def quarters_with_files(s: Settings) -> list[str]:
 def instance(s: Settings) -> dg.DagsterInstance:
     """The persistent instance of DAGSTER_HOME if set, else <warehouse>/dagster_home — the
     one `make dev` opens — so runs of `tsdg refresh` show in the UI."""
-    home = prepare(Path(os.environ.get("DAGSTER_HOME") or s.warehouse_dir / "dagster_home"))
-    return dg.DagsterInstance.from_config(str(home))
+    home = Path(os.environ.get("DAGSTER_HOME") or s.warehouse_dir / "dagster_home")
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text((PROJECT_ROOT / "deploy" / "dagster.yaml").read_text())
+    return instance_of(home)
 
 
 def _root_cause(error) -> str:

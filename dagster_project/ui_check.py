@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dagster_project.config import PROJECT_ROOT
-from dagster_project.dagster_home import prepare
 
 INVENTORY = """
 {
@@ -58,7 +57,9 @@ def graphql(base: str, query: str) -> dict:
 @contextmanager
 def dagster_dev(workdir: Path, timeout: float = 240):
     """A running `dagster dev`; yields its base URL and stops it (and its children) after."""
-    home = prepare(workdir / "dagster_home", replace=True)
+    home = workdir / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PROJECT_ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "DO_NOT_TRACK": "1",
            "TSDG_SOURCES_DIR": str(workdir / "landing"), "TSDG_WAREHOUSE_DIR": str(workdir / "warehouse")}
