@@ -136,8 +136,9 @@ def test_a_second_refresh_is_refused_while_one_runs(copies):
 READER = textwrap.dedent("""
     import sys, time, duckdb, pathlib, json
     releases, deadline = pathlib.Path(sys.argv[1]), time.time() + float(sys.argv[2])
+    stop = pathlib.Path(sys.argv[3])  # the refreshes are over: reading on proves nothing
     seen, errors = set(), []
-    while time.time() < deadline:
+    while time.time() < deadline and not stop.exists():
         try:
             folder = (releases / "latest").resolve()
             manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
@@ -152,14 +153,19 @@ READER = textwrap.dedent("""
 """)
 
 
-def test_readers_see_only_whole_releases_while_two_refreshes_run(copies):
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(copies.releases_dir), "90"],
-                              stdout=subprocess.PIPE, text=True)
+def test_readers_see_only_whole_releases_while_two_refreshes_run(copies, tmp_path):
+    stop = tmp_path / "refreshes-done"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(copies.releases_dir), "300",
+                               str(stop)], stdout=subprocess.PIPE, text=True)
     time.sleep(2)
     first_release = (copies.releases_dir / "latest").resolve().name
-    for _ in range(2):  # backfills: with nothing changed, a plain refresh would not run
-        lines = []
-        assert refresh(copies, progress=lines.append, quarters=["2024Q2"]) == 0, "\n".join(lines)
+    try:
+        for _ in range(2):  # backfills: with nothing changed, a plain refresh would not run
+            lines = []
+            assert refresh(copies, progress=lines.append, quarters=["2024Q2"]) == 0, \
+                "\n".join(lines)
+    finally:
+        stop.touch()
     out, _ = reader.communicate(timeout=200)
     report = json.loads(out)
     assert report["errors"] == []
