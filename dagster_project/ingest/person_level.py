@@ -4,8 +4,9 @@ Each file is decoded and numbered in Python, then read by DuckDB's CSV reader fr
 a quarter's files, or several quarters' (load.load_partitions), go through the checks and
 into the raw table in one pass (their bytes bounded in load.py), or one by one when any of
 them fails. Dates and
-county names are normalised once per distinct value with the same Python parsers every
-family uses; IDs are checked and replaced by an HMAC pseudonym in SQL, so raw IDs exist
+county names are normalised once per distinct value: dates written in a plain shape in SQL
+(lib/roc_dates.sql_dates), the others and county names with the Python parsers every family
+uses; IDs are checked and replaced by an HMAC pseudonym in SQL, so raw IDs exist
 only in memory.
 """
 
@@ -25,7 +26,7 @@ from dagster_project.lib.counties import UnknownCounty, resolve_county
 from dagster_project.lib.national_id import SQL_MACRO
 from dagster_project.lib.pseudonym import SQL_EXPRESSION
 from dagster_project.lib.reference import branches
-from dagster_project.lib.roc_dates import InvalidDate, parse_date
+from dagster_project.lib.roc_dates import InvalidDate, parse_date, sql_dates
 from dagster_project.lib.source_contract import Family, door
 
 
@@ -128,16 +129,24 @@ def _map_table(con, name: str, rows: list[tuple], value_type: str) -> None:
 
 
 def _value_maps(con, family: PersonFamily) -> None:
-    """Parse each distinct date and county spelling once, in Python."""
-    dates = con.sql(f"""select distinct v from (select unnest([{', '.join(family.date_columns)}]) v
-                        from src) where v is not null""").fetchall()
+    """Each distinct date and county spelling normalised once: dates written in a plain
+    shape in SQL, the rest (and every county name) with the parsers every family uses."""
+    con.execute(f"""create or replace temp table distinct_dates as
+                    select distinct v as raw from (select unnest([{', '.join(family.date_columns)}]) v
+                    from src) where v is not null""")
+    con.execute(f"""create or replace temp table date_map as
+                    select raw, value, null::varchar as problem
+                    from ({sql_dates("select raw from distinct_dates")})""")
+    rest = con.sql("select raw from distinct_dates anti join date_map using (raw)").fetchall()
     parsed = []
-    for (raw,) in dates:
+    for (raw,) in rest:
         try:
             parsed.append((raw, parse_date(raw), None))
         except InvalidDate as exc:
             parsed.append((raw, None, str(exc)))
-    _map_table(con, "date_map", parsed, "date")
+    _map_table(con, "parsed_dates", parsed, "date")
+    con.execute("insert into date_map select * from parsed_dates")
+    con.execute("drop table distinct_dates; drop table parsed_dates")
     names = con.sql("select distinct county from src where county is not null").fetchall()
     resolved = []
     for (raw,) in names:

@@ -20,6 +20,36 @@ _DATE = re.compile(r"^(?:(\d{2,4})[/\-.](\d{1,2})[/\-.](\d{1,2})"  # 113/03/05, 
 _ROC_YEAR_MONTH = re.compile(r"^(\d{2,3})(\d{2})$")
 
 
+# The same shapes for DuckDB, in ASCII only: a value written exactly so (no spaces, no
+# full-width digits) that is a real calendar date is parsed in SQL, set-based (a scale-1
+# delivery holds 1.6 million distinct date strings: 15 s in Python); every other value is
+# left to parse_date, whose message says what is wrong. Order as in _DATE: eight digits
+# are Gregorian, six or seven ROC, so a compact value has one reading.
+SQL_SHAPES = (
+    r"^([0-9]{2,4})[/.-]([0-9]{1,2})[/.-]([0-9]{1,2})$",
+    r"^(?:民國)?([0-9]{2,4})年([0-9]{1,2})月([0-9]{1,2})日$",
+    r"^([0-9]{4})([0-9]{2})([0-9]{2})$",
+    r"^([0-9]{2,3})([0-9]{2})([0-9]{2})$",
+)
+
+
+def sql_dates(values: str) -> str:
+    """DuckDB query of (raw, value) over the distinct strings `values` (a query of one
+    column `raw`): the date of each that one of SQL_SHAPES parses into a real calendar
+    date, as parse_date would; the others are absent (for parse_date)."""
+    parts = ", ".join(
+        f"case when regexp_matches(raw, '{p}') then regexp_extract(raw, '{p}', ['y', 'm', 'd']) end"
+        for p in SQL_SHAPES)
+    return f"""
+        select raw, make_date(y, m, d) as value from (
+            select raw, case when length(p.y) = 4 then p.y::int else p.y::int + {ROC_OFFSET} end as y,
+                   p.m::int as m, p.d::int as d
+            from (select raw, coalesce({parts}) as p from ({values})) where p is not null)
+        where y between 1 and 9999 and m between 1 and 12
+        and d between 1 and day(last_day(make_date(greatest(1, least(y, 9999)),
+                                                   greatest(1, least(m, 12)), 1)))"""
+
+
 class InvalidDate(ValueError):
     pass
 

@@ -58,3 +58,46 @@ def test_a_full_width_date_survives_every_big5_decoder(encoding):
 
     raw = "１１３／０３／０５".encode(encoding)
     assert parse_date(decode(None, raw)) == date(2024, 3, 5)
+
+
+def _sql_dates(values: list[str]) -> dict[str, date]:
+    import duckdb
+
+    from dagster_project.lib.roc_dates import sql_dates
+
+    with duckdb.connect() as con:
+        return dict(con.execute(sql_dates("select unnest($v) as raw"), {"v": values}).fetchall())
+
+
+def test_sql_reads_every_plain_form_as_parse_date_does_and_leaves_the_rest_to_it():
+    """The set-based reading of person-level dates (sql_dates) against parse_date: every
+    value SQL reads, it reads as parse_date does; every value it leaves, parse_date either
+    refuses or reads only after normalising (spaces, full-width digits, look-alikes)."""
+    days = [date(1921, 1, 1), date(1950, 2, 28), date(1999, 12, 31), date(2000, 2, 29),
+            date(2010, 1, 9), date(2024, 2, 29), date(2024, 3, 5), date(2025, 11, 30)]
+    written = [to_roc(d, form) for d in days for form in DATE_FORMS]
+    edges = [
+        # impossible or malformed: parse_date's message, never a date from SQL
+        "112/02/29", "113/13/01", "113/00/10", "113/02/30", "0000/03/05", "113/3/0",
+        "abc", "1130230", "20241301", "11303050", "113//03/05", "2024-03-05T00:00",
+        # plain, but odd: the same reading both ways
+        "0113/03/05", "00/01/01", "99/1/1", "990101", "1000101", "20240101", "113.3.5",
+        "民國00年1月1日", "113年12月31日",
+        # readable only after normalising: left to parse_date
+        " 113/03/05", "113/03/05 ", "113 /03/05", "１１３／０３／０５", "１１３０３０５",
+        "112∕07∕16", "113\t/03/05", "民國 113年3月5日", "１１３年３月５日",
+    ]
+    values = written + edges
+    read = _sql_dates(values)
+    assert set(written) <= set(read)  # every form the sample writes, set-based
+    for value in values:
+        try:
+            expected = parse_date(value)
+        except InvalidDate:
+            expected = None
+        if value in read:
+            assert read[value] == expected, value
+        else:
+            assert value in edges, value
+    assert not {"112/02/29", "0000/03/05", "abc", "１１３／０３／０５", " 113/03/05"} & set(read)
+    assert read["0113/03/05"] == date(113, 3, 5) and read["00/01/01"] == date(1911, 1, 1)
