@@ -9,10 +9,8 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
 REGISTRY_FILE = PROJECT_ROOT / "registry" / "indicators.yml"
 SOURCES_REGISTRY_FILE = PROJECT_ROOT / "registry" / "sources.yml"
 # DuckDB takes 80 % of RAM by default; a bound keeps peak memory flat as data grows
-# (DuckDB spills to disk beyond it). It bounds DuckDB's buffers, not the process: at
-# scale 10 under 2 GB the GX child peaked at 2.2 GiB and dbt's at 2.1; under 1.5 GB at 1.75
-# and 1.65. The ingest step's process still peaks at about 2.2 GiB: memory outside
-# DuckDB's buffer manager and Python's pass over the files (README, Benchmarks).
+# (DuckDB spills to disk beyond it). It bounds DuckDB's buffers, not a process: what each
+# process peaked at under it, scale 10, is in the README (Benchmarks).
 # dbt gets it through the build's vars (dbt_manifest.BUILD_VARS).
 DUCKDB_MEMORY_LIMIT = os.environ.get("TSDG_DUCKDB_MEMORY_LIMIT", "1.5GB")
 DUCKDB_CONFIG = {"memory_limit": DUCKDB_MEMORY_LIMIT}
