@@ -1,5 +1,6 @@
 """Landed files: which family and partition a file belongs to, and its decoded text."""
 
+import codecs
 import hashlib
 import os
 import stat
@@ -178,3 +179,20 @@ def decode(path: Path, data: bytes) -> str:
             error = exc
     raise BadFile(f"bytes at offset {error.start} are neither UTF-8 nor Big5/CP950 "
                   f"(rule: files must be UTF-8 or Big5/CP950)")
+
+
+def as_utf8(path: Path, data: bytes) -> bytes:
+    """The file's bytes in UTF-8, by the same rules as decode: UTF-8 bytes (a BOM kept, which
+    DuckDB's reader skips) are returned as they are, validated a megabyte at a time so no
+    copy of a large file is made; a Big5/CP950 file is transcoded."""
+    if not data.strip():
+        raise BadFile("the file is empty")
+    check = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    try:
+        for start in range(0, len(data), 2**20):
+            check.decode(view[start:start + 2**20])
+        check.decode(b"", final=True)
+        return data
+    except UnicodeDecodeError:
+        return decode(path, data).encode("utf-8")

@@ -1,9 +1,10 @@
 """Person-level files (rosters, employment-service records) through DuckDB.
 
-Each file is decoded and numbered in Python, then read by DuckDB's CSV reader from memory;
-a quarter's files, or several quarters' (load.load_partitions), go through the checks and
-into the raw table in one pass (their bytes bounded in load.py), or one by one when any of
-them fails. Dates and
+Each file's bytes (UTF-8, or transcoded from Big5/CP950) are read by DuckDB's CSV reader
+from memory, and DuckDB numbers the rows: Python only checks the header and finds the rare
+blank line, without a pass over every line. A quarter's files, or several quarters'
+(load.load_partitions), go through the checks and into the raw table in one pass (their
+bytes bounded in load.py), or one by one when any of them fails. Dates and
 county names are normalised once per distinct value: dates written in a plain shape in SQL
 (lib/roc_dates.sql_dates), the others and county names with the Python parsers every family
 uses; IDs are checked and replaced by an HMAC pseudonym in SQL, so raw IDs exist
@@ -14,13 +15,14 @@ import contextlib
 import csv
 import io
 import os
+import re
 import uuid
 from dataclasses import dataclass
 
 import duckdb
 from fsspec.implementations.memory import MemoryFileSystem
 
-from dagster_project.ingest.files import BadFile, LandedFile, decode
+from dagster_project.ingest.files import BadFile, LandedFile, as_utf8
 from dagster_project.ingest.problems import FileRejected, Problem, whole_file
 from dagster_project.lib.counties import UnknownCounty, resolve_county
 from dagster_project.lib.national_id import SQL_MACRO
@@ -74,14 +76,39 @@ RAW_DDL = {
 }
 
 
-def numbered_csv(landed: LandedFile, text: str, family: PersonFamily) -> bytes:
-    """Prefix every data line with its row number (header = row 1) so errors can name it."""
-    lines = text.splitlines()
+# A line that holds nothing but spaces and commas: skipped, but counted, so the rows after
+# it keep the numbers a text editor shows. (Such a line inside a quoted value that spans
+# lines would be taken for one and shift the numbers after it; accepted as rare.)
+_BLANK = re.compile(rb"^[ ,]*\r?$", re.MULTILINE)
+_BLANK_CONTENT = re.compile(rb"^[ ,]+(?=\r?$)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Numbering:
+    """How the rows DuckDB reads from a file map to the file's lines (header = line 1)."""
+    header: list[str]  # canonical column names, in the file's order
+    blank_lines: list[int]  # lines skipped as blank, in order
+    quoted: bool  # a quoted value may span lines
+
+
+def prepared(landed: LandedFile, data: bytes, family: PersonFamily) -> tuple[bytes, Numbering]:
+    """The file's bytes as DuckDB will read them (UTF-8, LF or CRLF line ends, blank lines
+    empty) and how to number its rows, after the whole-file rules: size and header. Bytes
+    in, bytes out, nothing per line in Python: DuckDB reads and numbers the rows."""
+    try:
+        payload = as_utf8(landed.path, data)
+    except BadFile as exc:
+        raise whole_file(landed.name, str(exc)) from None
+    if b"\n" not in payload:
+        payload = payload.replace(b"\r", b"\n")  # old Mac line ends
     limits = door()
-    if len(lines) - 1 > limits.max_rows["person_level"]:
+    lines = payload.count(b"\n") + (not payload.endswith(b"\n"))
+    if lines - 1 > limits.max_rows["person_level"]:
         raise whole_file(landed.name, f"too large: more than {limits.max_rows['person_level']:,} "
                                       "data rows (split the file or ask the warehouse team)")
-    header = [h.strip().lstrip("\ufeff") for h in lines[0].split(",")]
+    first = payload.find(b"\n")
+    header = [h.strip().lstrip("\ufeff")
+              for h in payload[:first if first >= 0 else None].decode().split(",")]
     missing = [h for h in family.columns if h not in header]
     unknown = [h for h in header if h not in family.columns]
     if missing or unknown:
@@ -93,11 +120,45 @@ def numbered_csv(landed: LandedFile, text: str, family: PersonFamily) -> bytes:
             landed.name, 1, ", ".join(missing) or "(header)", "",
             f"header must be exactly the columns of the contract; "
             f"missing {missing or 'none'}, {extra}", quoted=False)])
-    canonical = ",".join(family.columns[h] for h in header)
-    body = [f"{i},{line}" for i, line in enumerate(lines[1:], start=2) if line.strip(", ")]
-    if not body:
-        raise whole_file(landed.name, "file has no data rows")
-    return ("source_row," + canonical + "\n" + "\n".join(body) + "\n").encode("utf-8")
+    blank_lines: list[int] = []
+    # Searching for the few byte pairs a blank line starts with is much cheaper than the
+    # pattern, which runs only when one is there.
+    if any(pair in payload for pair in (b"\n\n", b"\n,", b"\n ", b"\n\r")):
+        line, position, emptied = 1, 0, False
+        for match in _BLANK.finditer(payload):
+            line += payload.count(b"\n", position, match.start())
+            position = match.start()
+            if line > 1 and match.start() < len(payload):
+                blank_lines.append(line)
+                emptied |= payload[match.start():match.start() + 1] in (b" ", b",")
+        if emptied:  # DuckDB skips empty lines; a line of commas would be a row
+            payload = _BLANK_CONTENT.sub(b"", payload)
+    numbering = Numbering([family.columns[h] for h in header], blank_lines, b'"' in payload)
+    return payload, numbering
+
+
+def _line_numbers(numbering: Numbering, first: int) -> tuple[str, str]:
+    """(SQL over the rows of `one` giving each row's line, the joins it needs). Row k (its
+    rowid less the first's, `first`: rowids follow the file's order, from a base that
+    differs inside a transaction) starts on line k + 2, plus the line breaks inside quoted values
+    before it, plus the blank lines before it. A blank line found at line b_j, the j-th
+    (from 0), lies before every row numbered b_j - j or more without blanks."""
+    line = f"(one.rowid - {first} + 2)"
+    if numbering.quoted:
+        text = "replace(replace(concat_ws('', " + ", ".join(
+            f"one.{c}" for c in numbering.header) + "), chr(13) || chr(10), chr(10)), chr(13), chr(10))"
+        breaks = f"(length({text}) - length(replace({text}, chr(10), '')))"
+        line = (f"({line} + coalesce(sum({breaks}) over (order by one.rowid rows between "
+                "unbounded preceding and 1 preceding), 0))")
+    if not numbering.blank_lines:
+        return line, "from one"
+    before = [b - j for j, b in enumerate(numbering.blank_lines)]
+    counts = list(range(1, len(before) + 1))
+    return ("(numbered.line + coalesce(blank.n, 0))",
+            f"""from (select *, {line} as line from one) as numbered
+                asof left join (select starts, max(n) as n from (select unnest({before}::int[]) as starts,
+                                unnest({counts}::int[]) as n) group by starts) as blank
+                on numbered.line >= blank.starts""")
 
 
 def _unreadable_row(landed: LandedFile, text: str) -> Problem:
@@ -224,7 +285,7 @@ def _normalised(family: PersonFamily) -> str:
     cols += [f"trim(src.{c}) as {c}" for c in plain]
     cols += [
         "src.file_index",
-        "source_row::int as source_row",
+        "source_row",
         SQL_EXPRESSION.format(col="upper(trim(src.national_id))") + " as person_key",
         "cm.value as county_code",
         """list_filter(list_transform(string_split(replace(coalesce(src.target_groups, ''), ';', '、'), '、'),
@@ -240,29 +301,33 @@ class SeveralFiles(Exception):
 
 def _read_into_src(con, files: list[tuple[LandedFile, bytes]], family: PersonFamily) -> None:
     """src (a temp table, so the checks do not parse the CSV again): every data row of
-    `files`, numbered, with its file's index and the branch its file name gives."""
+    `files`, numbered by its line, with its file's index and the branch its file name gives."""
     columns = ", ".join(f"{c} varchar" for c in family.columns.values())
     con.execute(f"""create or replace temp table src (file_index int, file_branch varchar,
-                    source_row varchar, {columns})""")
+                    source_row int, {columns})""")
     for i, (landed, data) in enumerate(files):
+        payload, numbering = prepared(landed, data, family)
         try:
-            text = decode(landed.path, data)
-        except BadFile as exc:
-            raise whole_file(landed.name, str(exc)) from None
-        payload = numbered_csv(landed, text, family)
-        try:
-            with _in_memory(con, payload) as (path, header):
+            with _in_memory(con, payload) as path:
                 # The dialect and columns are the contract's (RFC 4180, all text): given,
-                # not sniffed, which costs more than reading a small file does.
-                columns = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in header) + "}"
-                con.execute(f"""insert into src by name
-                    select {i} as file_index, $branch as file_branch, *
-                    from read_csv('{path}', header = true, columns = {columns},
+                # not sniffed, which costs more than reading a small file does. Read into
+                # a table of its own first: its rowids follow the file's order.
+                types = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in numbering.header) + "}"
+                con.execute(f"""create or replace temp table one as
+                    select * from read_csv('{path}', header = true, columns = {types},
                                   auto_detect = false, delim = ',', quote = '"', escape = '"',
-                                  strict_mode = true, null_padding = false)""",
-                            {"branch": landed.fields["branch"]})
+                                  strict_mode = true, null_padding = false)""")
         except duckdb.Error:
-            raise FileRejected(landed.name, [_unreadable_row(landed, text)]) from None
+            raise FileRejected(landed.name, [_unreadable_row(landed, payload.decode())]) from None
+        first = con.execute("select min(rowid) from one").fetchone()[0] or 0
+        line, source = _line_numbers(numbering, first)
+        inserted = con.execute(f"""insert into src by name
+            select {i} as file_index, $branch as file_branch, {line} as source_row,
+                   {', '.join(numbering.header)} {source}""",
+                               {"branch": landed.fields["branch"]}).fetchone()[0]
+        con.execute("drop table one")
+        if not inserted:
+            raise whole_file(landed.name, "file has no data rows")
 
 
 # Where DuckDB reads a numbered file from: this process's memory (fsspec's in-memory file
@@ -272,14 +337,13 @@ _MEMORY = MemoryFileSystem()
 
 @contextlib.contextmanager
 def _in_memory(con, payload: bytes):
-    """(a path DuckDB reads `payload` at, its header's column names), for the block only."""
+    """A path DuckDB reads `payload` at, for the block only."""
     if "memory" not in con.list_filesystems():
         con.register_filesystem(_MEMORY)
     path = f"/tsdg-ingest/{os.getpid()}-{uuid.uuid4().hex}.csv"
-    with _MEMORY.open(path, "wb") as f:
-        f.write(payload)
+    _MEMORY.pipe_file(path, payload)  # shares the bytes, no copy
     try:
-        yield f"memory://{path}", payload[:payload.index(b"\n")].decode().split(",")
+        yield f"memory://{path}"
     finally:
         _MEMORY.rm(path)
 

@@ -3,6 +3,7 @@
 import json
 
 import duckdb
+import pytest
 from openpyxl import Workbook
 
 from dagster_project.ingest.load import ensure_raw_tables, load_partition
@@ -263,3 +264,44 @@ def test_a_partitions_files_load_in_one_pass_exactly_as_one_by_one(tmp_path):
     assert "row 2" in load.quarantined[0].first_problem and load.quarantined[0].total == 2
     assert set(load.rows) == {"roster_113Q2_T.csv", "roster_113Q2_C.csv"}
     assert kept == 1  # the earlier vintage of N keeps its row
+
+
+_GOOD = ROW.format(nid="A123456789", birth="1990-01-01", county="臺北市", start="113/04/01")
+_BAD = ROW.format(nid="A123456788", birth="1990-01-01", county="臺北市", start="113/04/01")
+_MULTILINE = _GOOD.replace("T11304A001", '"T113\n04A001"')
+
+
+@pytest.mark.parametrize("body, line_end, bad_line", [
+    ([_GOOD, "", _BAD], "\n", 4),
+    ([_GOOD, ",,,", "   ", ", ,", _BAD], "\n", 6),
+    (["", "", _BAD, _GOOD], "\r\n", 4),
+    ([_GOOD, "", _BAD], "\r", 4),
+    ([_MULTILINE, _BAD], "\n", 4),
+    ([_GOOD, _MULTILINE, "", ",", _GOOD, _BAD], "\n", 8),
+], ids=["blank", "commas-and-spaces", "crlf", "cr-only", "quoted-line-break", "both"])
+def test_a_row_is_named_by_the_line_a_text_editor_shows(tmp_path, body, line_end, bad_line):
+    """DuckDB reads and numbers the rows: blank lines and line breaks inside quoted values
+    still count, whatever the line ends."""
+    landing = tmp_path / "landing"
+    text = line_end.join([",".join(ROSTER_HEADER), *body]) + line_end
+    _write(landing, "training_rosters", "roster_113Q2_T.csv", ("\ufeff" + text).encode("utf-8"))
+    rows, quarantined = _load(landing, tmp_path / "w.duckdb", tmp_path / "key")
+    assert rows == []
+    report = json.loads(quarantined[0].report.read_text(encoding="utf-8"))
+    assert [(p["row"], p["column"]) for p in report["problems"]] == [(bad_line, "身分證統一編號")]
+
+
+def test_good_rows_keep_their_lines_and_a_quoted_line_break_its_value(tmp_path):
+    landing = tmp_path / "landing"
+    _roster(landing, [_GOOD, "", _MULTILINE, ",,", _GOOD.replace("T11304A001", "T11304A002")])
+    rows, quarantined = _load(landing, tmp_path / "w.duckdb", tmp_path / "key")
+    assert quarantined == []
+    assert [(r[1], r[3]) for r in rows] == [(2, "T11304A001"), (4, "T113\n04A001"),
+                                            (7, "T11304A002")]
+
+
+def test_a_file_of_blank_lines_has_no_data_rows(tmp_path):
+    landing = tmp_path / "landing"
+    _roster(landing, ["", ",,,", "  "])
+    rows, quarantined = _load(landing, tmp_path / "w.duckdb", tmp_path / "key")
+    assert rows == [] and "file has no data rows" in quarantined[0].first_problem
