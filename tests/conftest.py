@@ -5,8 +5,11 @@ carries the scenario tests, each on a private copy; the scale-1 sample is the `e
 every published figure, built once and only read.
 """
 
+import contextlib
 import csv
+import fcntl
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -129,15 +132,45 @@ def release_digest():
 TINY_SCALE = 0.02
 
 
+@contextlib.contextmanager
+def _once_per_run(tmp_path_factory, name: str):
+    """(folder, built?) for something every worker of the run shares: the first worker to
+    ask builds it while the others wait on a lock, then they all read it (under xdist the
+    workers' temporary folders share a parent; alone, it is the session's own)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    folder, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+        yield folder, done.exists()
+        done.touch()
+
+
 @pytest.fixture(scope="session")
 def tiny_sample(tmp_path_factory) -> tuple[Path, dict]:
-    return _generated(tmp_path_factory, "tiny_landing", TINY_SCALE)
+    """Generated once per run, whatever the number of workers."""
+    from dagster_project.sample.generate import generate
+
+    with _once_per_run(tmp_path_factory, "tiny_landing") as (out, built):
+        if not built:
+            generate(out, scale=TINY_SCALE, progress=lambda m: None)
+    return out, json.loads((out / "sample_manifest.json").read_text())
 
 
 @pytest.fixture(scope="session")
 def tiny_refreshed(tiny_sample, tmp_path_factory):
-    """The tiny sample, refreshed once. No test writes here: take `copies`."""
-    return _refreshed(tiny_sample[0], tmp_path_factory.mktemp("tiny_warehouse"))
+    """The tiny sample, refreshed once per run (the workers share it). No test writes here:
+    take `copies`."""
+    from dagster_project.config import settings
+
+    with _once_per_run(tmp_path_factory, "tiny_warehouse") as (warehouse, built):
+        if not built:
+            _refreshed(tiny_sample[0], warehouse)
+    return settings(tiny_sample[0], warehouse)
 
 
 @pytest.fixture(scope="module")
