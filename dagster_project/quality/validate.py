@@ -3,18 +3,26 @@
 Each suite file names one table and holds GX expectation configurations; `meta.severity`
 says whether a failure blocks publication (ERROR) or is reported (WARN).
 
-The suites run in a child process (`python -m dagster_project.quality.validate`): GX and
-duckdb-engine keep DuckDB objects alive until the interpreter exits (about 40 lines of
-"nanobind: leaked" at the end of every command), and a child takes them, and GX's memory,
-with it. One child runs every suite in one GX context.
+The suites run in a child process: GX and duckdb-engine keep DuckDB objects alive until
+the interpreter exits (about 40 lines of "nanobind: leaked" at the end of every command),
+and a child takes them, and GX's memory, with it. One child runs every suite in one GX
+context. The children are forked from a process that imported GX once (`gx_server.py`,
+started by the first validation of a process, ending with it): importing GX costs about
+4 s of CPU, paid once per process that validates, not once per validation (a test session
+validates dozens of builds, a long-lived Dagster process many).
 """
 
+import atexit
+import contextlib
 import json
 import logging
+import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,24 +76,78 @@ def validate(database: Path, suites: list[dict] | None = None) -> dict:
         suites_file, results_file = Path(scratch) / "suites.json", Path(scratch) / "results.json"
         suites_file.write_text(json.dumps(suites or load_suites(), ensure_ascii=False),
                                encoding="utf-8")
-        done = subprocess.run([sys.executable, "-m", __name__, str(database), str(suites_file),
-                               str(results_file)], capture_output=True, text=True)
-        if done.returncode != 0 or not results_file.exists():
+        code = _in_child({"database": str(database), "suites_path": str(suites_file),
+                          "results_path": str(results_file), "memory_limit": DUCKDB_MEMORY_LIMIT})
+        if code != 0 or not results_file.exists():
             from dagster_project.lib.redact import safe_text
 
-            raise RuntimeError(f"the GX validation could not run (exit {done.returncode}): "
-                               f"{safe_text(done.stderr[-1500:])}")
+            failed = results_file.with_suffix(".error")
+            said = failed.read_text(encoding="utf-8") if failed.exists() else ""
+            raise RuntimeError(f"the GX validation could not run (exit {code}): "
+                               f"{safe_text(said[-1500:])}")
         return json.loads(results_file.read_text(encoding="utf-8"))
 
 
-def _validate_here(database: Path, suites: list[dict]) -> dict:
+_SERVER: subprocess.Popen | None = None
+_SERVER_LOCK = threading.Lock()  # one request at a time on the server's pipes
+
+
+def _in_child(request: dict) -> int | None:
+    """_child(**request) in a child forked from this process's GX server (started on first
+    use, or again if it died): the child's exit code, None if the server died."""
+    global _SERVER
+    with _SERVER_LOCK:
+        if _SERVER is None or _SERVER.poll() is not None:
+            _stop_server()
+            _SERVER = subprocess.Popen([sys.executable, "-m", "dagster_project.quality.gx_server"],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            _SERVER.stdin.write(json.dumps(request) + "\n")
+            _SERVER.stdin.flush()
+            reply = _SERVER.stdout.readline()
+        except (BrokenPipeError, OSError):
+            reply = ""
+        return json.loads(reply)["exit"] if reply else None
+
+
+@atexit.register
+def _stop_server() -> None:
+    """Close the server's stdin (it exits), reap it and close its pipes."""
+    if _SERVER is None:
+        return
+    with contextlib.suppress(OSError):
+        _SERVER.stdin.close()
+    try:
+        _SERVER.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        _SERVER.kill()
+        _SERVER.wait()
+    _SERVER.stdout.close()
+
+
+def _child(database: str, suites_path: str, results_path: str, memory_limit: str) -> None:
+    """In the forked child: every suite, the results as JSON at `results_path` (or a
+    failure's traceback beside it), then an exit that leaves GX's leftovers unreported."""
+    code = 0
+    try:
+        suites = json.loads(Path(suites_path).read_text(encoding="utf-8"))
+        results = _validate_here(Path(database), suites, memory_limit)
+        Path(results_path).write_text(json.dumps(results, ensure_ascii=False), encoding="utf-8")
+    except BaseException:
+        Path(results_path).with_suffix(".error").write_text(traceback.format_exc(),
+                                                            encoding="utf-8")
+        code = 1
+    os._exit(code)
+
+
+def _validate_here(database: Path, suites: list[dict], memory_limit: str) -> dict:
     """GX warns freely about its own internals: silenced here only."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _validate(database, suites)
+        return _validate(database, suites, memory_limit)
 
 
-def _validate(database: Path, suites: list[dict]) -> dict:
+def _validate(database: Path, suites: list[dict], memory_limit: str) -> dict:
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
@@ -102,7 +164,7 @@ def _validate(database: Path, suites: list[dict]) -> dict:
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     source = context.data_sources.add_sql(
         name="warehouse", connection_string=f"duckdb:///{database}?access_mode=read_only"
-                          f"&memory_limit={DUCKDB_MEMORY_LIMIT}",
+                          f"&memory_limit={memory_limit}",
         # One connection for every query, opened once: with no pool, GX opened the file
         # anew for each of its ~120 queries (26 ms each). GX runs its queries one at a time;
         # the connection closes with the engines below, and the child exits after.
@@ -155,21 +217,3 @@ def failure_lines(results: dict) -> list[str]:
                          f"({e['unexpected_count']} unexpected){' — ' + e['error'] if e['error'] else ''}")
             lines += [f"    e.g. {json.dumps(x, ensure_ascii=False)}" for x in e["examples"]]
     return lines
-
-
-if __name__ == "__main__":
-    # The child: python -m dagster_project.quality.validate DATABASE SUITES_JSON RESULTS_JSON
-    import os
-
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    # The suites run on DuckDB only. GX imports pyspark, its ML library and SciPy's sparse
-    # matrices when pyspark is installed (it is, for the Spark engine): seconds of every
-    # refresh for nothing. Marked absent here, GX takes it as not installed.
-    sys.modules["pyspark"] = None
-    database, suites_path, results_path = (Path(a) for a in sys.argv[1:4])
-    suites = json.loads(suites_path.read_text(encoding="utf-8"))
-    results = _validate_here(database, suites)
-    results_path.write_text(json.dumps(results, ensure_ascii=False), encoding="utf-8")
-    sys.stdout.flush()
-    # GX's leftovers die with the child, unreported (see the module docstring).
-    os._exit(0)
