@@ -36,10 +36,13 @@ def received(s: Settings) -> set[tuple[str, str, str]]:
         raise WarehouseBusy(str(exc)) from None
 
 
-def scan(s: Settings, cursor: dict) -> tuple[dict[str, set[str]], dict]:
+def scan(s: Settings, cursor: dict, full_cursor: bool = True) -> tuple[dict[str, set[str]], dict]:
     """({quarter: families with new content}, new cursor). Without a cursor, everything
-    the working warehouse already holds counts as seen."""
+    the working warehouse already holds counts as seen. `full_cursor` False: a file whose
+    name the warehouse has never loaded is new whatever its content, so it is not hashed
+    (and has no cursor entry): a first refresh does not read the whole landing area twice."""
     seen_before = received(s) if not cursor else set()
+    names_before = {(family, name) for family, name, _ in seen_before}
     # Loaded files `tsdg revalidate --apply` ordered refused: their quarters are read again
     # by the next `tsdg refresh` (the sensor leaves them to the runs it starts anyway).
     ordered = set(refusals(s)) if not cursor else set()
@@ -56,6 +59,8 @@ def scan(s: Settings, cursor: dict) -> tuple[dict[str, set[str]], dict]:
             seen = cursor.get(key)
             if seen and seen[:2] == [stat.st_size, stat.st_mtime_ns]:
                 current[key], sha, new = seen, seen[2], False
+            elif not (full_cursor or seen or (family, path.name) in names_before):
+                sha, new = None, True  # never loaded under this name: new, unread
             else:
                 sha = digest_of(path)[0] or "not a regular file"
                 current[key] = [stat.st_size, stat.st_mtime_ns, sha]
@@ -80,4 +85,4 @@ def in_order(changed: dict[str, set[str]]) -> tuple[list[str], list[str]]:
 
 def changed_quarters(s: Settings) -> tuple[list[str], list[str]]:
     """(quarters in order, families) with something the working warehouse has not taken in."""
-    return in_order(scan(s, {})[0])
+    return in_order(scan(s, {}, full_cursor=False)[0])
