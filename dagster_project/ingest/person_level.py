@@ -356,7 +356,7 @@ def _insert_numbered(con, i: int, landed: LandedFile, reader: str, numbering: Nu
     con.execute("drop table one")
 
 
-# Where DuckDB reads a numbered file from: this process's memory (fsspec's in-memory file
+# Where DuckDB reads a file's bytes from: this process's memory (fsspec's in-memory file
 # system), never a temporary file: the rows hold national IDs until they are pseudonymised.
 _MEMORY = MemoryFileSystem()
 

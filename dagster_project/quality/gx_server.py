@@ -13,12 +13,9 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 # Marked absent here, GX takes it as not installed.
 sys.modules["pyspark"] = None
 
-import great_expectations  # noqa: E402,F401  (the point of this process)
-from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402,F401
-from great_expectations.expectations.expectation_configuration import (  # noqa: E402,F401
-    ExpectationConfiguration,
-)
-from sqlalchemy.pool import StaticPool  # noqa: E402,F401
+# The point of this process: GX (with the modules validate._validate takes from it, and
+# SQLAlchemy) and our DuckDB fix, imported once for every child.
+import great_expectations  # noqa: E402,F401
 
 from dagster_project.quality import gx_duckdb  # noqa: E402,F401
 from dagster_project.quality.validate import _child  # noqa: E402
