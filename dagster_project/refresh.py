@@ -69,6 +69,9 @@ def _execute(s: Settings, progress, tags: dict, selection: list, workers: int):
     from dagster_project.defs.resources import WarehouseResource
 
     if workers == 1:
+        from dagster_project.quality.validate import warm
+
+        warm()  # the validation at the end of this run is in this process
         job = refresh_job_for(WarehouseResource(sources_dir=str(s.sources_dir),
                                                 warehouse_dir=str(s.warehouse_dir)))
         return job.execute_in_process(instance=instance(s), tags=tags, raise_on_error=False,

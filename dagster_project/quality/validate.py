@@ -92,19 +92,31 @@ _SERVER: subprocess.Popen | None = None
 _SERVER_LOCK = threading.Lock()  # one request at a time on the server's pipes
 
 
+def warm() -> None:
+    """Start this process's GX server now, so that it imports GX while the run ingests and
+    builds (on the other core) rather than when the validation waits for it."""
+    with _SERVER_LOCK:
+        _started()
+
+
+def _started() -> subprocess.Popen:
+    global _SERVER
+    if _SERVER is None or _SERVER.poll() is not None:
+        _stop_server()
+        _SERVER = subprocess.Popen([sys.executable, "-m", "dagster_project.quality.gx_server"],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return _SERVER
+
+
 def _in_child(request: dict) -> int | None:
     """_child(**request) in a child forked from this process's GX server (started on first
     use, or again if it died): the child's exit code, None if the server died."""
-    global _SERVER
     with _SERVER_LOCK:
-        if _SERVER is None or _SERVER.poll() is not None:
-            _stop_server()
-            _SERVER = subprocess.Popen([sys.executable, "-m", "dagster_project.quality.gx_server"],
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        server = _started()
         try:
-            _SERVER.stdin.write(json.dumps(request) + "\n")
-            _SERVER.stdin.flush()
-            reply = _SERVER.stdout.readline()
+            server.stdin.write(json.dumps(request) + "\n")
+            server.stdin.flush()
+            reply = server.stdout.readline()
         except (BrokenPipeError, OSError):
             reply = ""
         return json.loads(reply)["exit"] if reply else None
