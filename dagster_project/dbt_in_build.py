@@ -18,6 +18,13 @@ from pathlib import Path
 
 def main() -> None:
     os.chdir(Path(os.environ["DBT_TARGET_PATH"]).resolve().parent)
+    # dbt forked from the dbt server of the process that started this one, when it has one
+    # (dbt_server.py: dbt imported and the project parsed once per process).
+    from dagster_project.dbt_server import run_via_server
+
+    code = run_via_server(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
     from dbt.cli.main import cli
 
     sys.exit(cli())

@@ -28,14 +28,19 @@ DOCS_SITE = DBT_PROJECT_DIR / "target" / "static_index.html"
 OUTPUT_DIRS = {"target", "logs", "dbt_packages"}
 
 
-def ensure_manifest() -> Path:
+def newest_project_file() -> float:
+    """The modification time of the dbt project's newest model, macro or config file."""
     # Every folder but dbt's outputs: target/ holds a folder per dbt invocation, and walking
     # it cost seconds per refresh once a few hundred had accumulated.
     sources = [p for folder in DBT_PROJECT_DIR.iterdir() if folder.is_dir()
                and folder.name not in OUTPUT_DIRS for p in folder.rglob("*")
                if p.suffix in (".sql", ".yml")]
     sources += DBT_PROJECT_DIR.glob("*.yml")  # dbt_project.yml, profiles.yml
-    newest = max(p.stat().st_mtime for p in sources)
+    return max(p.stat().st_mtime for p in sources)
+
+
+def ensure_manifest() -> Path:
+    newest = newest_project_file()
     if (not MANIFEST.exists() or newest > MANIFEST.stat().st_mtime or not DOCS_SITE.exists()
             or newest > DOCS_SITE.stat().st_mtime):
         # The docs describe the project, not a warehouse: no database is opened, no

@@ -69,9 +69,13 @@ def _execute(s: Settings, progress, tags: dict, selection: list, workers: int):
     from dagster_project.defs.resources import WarehouseResource
 
     if workers == 1:
+        from dagster_project import dbt_server
         from dagster_project.quality.validate import warm
 
-        warm()  # the validation at the end of this run is in this process
+        # dbt and GX of this run are forked from servers of this process: they import dbt
+        # and GX (and parse the project) now, on the other core, while the run ingests.
+        dbt_server.start()
+        warm()
         job = refresh_job_for(WarehouseResource(sources_dir=str(s.sources_dir),
                                                 warehouse_dir=str(s.warehouse_dir)))
         return job.execute_in_process(instance=instance(s), tags=tags, raise_on_error=False,

@@ -9,7 +9,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from packaging import version
 
-from dagster_project import lake
+from dagster_project import dbt_server, lake
 from dagster_project.config import DBT_PROJECT_DIR
 from dagster_project.dbt_manifest import BUILD_VARS, DBT_IN_BUILD
 from dagster_project.defs.resources import WarehouseResource
@@ -49,6 +49,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     # dbt's unit tests check the models' logic on fixed inputs, not this data: they run in
     # the test suite (tests/integration/test_dbt_unit_tests.py), not in every refresh, as
     # dbt advises.
+    dbt_server.start()  # started with the run by `tsdg refresh`; here for other launchers
     invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test",
                           "--vars", json.dumps(BUILD_VARS)], context=context,
                          target_path=target_path)
