@@ -21,6 +21,7 @@ the child parses, as dbt would). The server ends when the process that started i
 Only the standard library is imported at the top: the client must start in milliseconds.
 """
 
+import atexit
 import contextlib
 import json
 import os
@@ -117,8 +118,6 @@ def _stop_at_exit() -> None:
     with _LOCK:
         stop()
 
-
-import atexit  # noqa: E402
 
 atexit.register(_stop_at_exit)
 
@@ -251,6 +250,12 @@ def _child(conn: socket.socket, request: dict, fds: list[int], parsed: _Parsed |
         with contextlib.suppress(Exception):
             print(f"tsdg-dbt server child: {type(error).__name__}: {error}", file=sys.stderr)
     finally:
+        # End as dbt's own process would before answering: its exit handlers close what it
+        # opened (dbt-duckdb closes its database, which checkpoints it: a build left with
+        # its data in the WAL would lose it when the file alone is moved). The server's own
+        # handlers have nothing to do in a child: it keeps no state they would clean up.
+        with contextlib.suppress(Exception):
+            atexit._run_exitfuncs()
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
@@ -295,40 +300,45 @@ def serve(path: Path) -> None:
     listener.bind(str(path))  # clients that come while dbt imports and parses wait
     listener.listen(8)
     children: set[int] = set()
+    # A folder of its own, removed in `finally` (not a TemporaryDirectory: its clean-up at
+    # exit would run in every child, whose exit handlers run; see _child).
+    scratch = Path(tempfile.mkdtemp(dir=path.parent, prefix=f"{path.stem}.parse"))
     try:
-        with tempfile.TemporaryDirectory(dir=path.parent, prefix=f"{path.stem}.parse") as scratch:
-            os.chdir(scratch)
-            try:
-                parsed = _parse(Path(scratch))
-            except Exception:  # noqa: BLE001 - without a parse, children parse for themselves
-                parsed = None
-            sys.stdout.flush()
-            sys.stderr.flush()
-            selector = selectors.DefaultSelector()
-            selector.register(listener, selectors.EVENT_READ)
-            selector.register(sys.stdin, selectors.EVENT_READ)
-            while True:
-                for key, _ in selector.select(timeout=1.0):
-                    if key.fileobj is sys.stdin:
-                        if not sys.stdin.buffer.read1(4096):
-                            return  # the owner has gone
-                        continue
-                    conn, _ = listener.accept()
-                    received = _receive(conn)
-                    if received is None:
-                        conn.close()
-                        continue
-                    request, fds = received
-                    pid = os.fork()
-                    if pid == 0:
-                        listener.close()
-                        _child(conn, request, fds, parsed)
-                    children.add(pid)
+        os.chdir(scratch)
+        try:
+            parsed = _parse(scratch)
+        except Exception:  # noqa: BLE001 - without a parse, children parse for themselves
+            parsed = None
+        sys.stdout.flush()
+        sys.stderr.flush()
+        selector = selectors.DefaultSelector()
+        selector.register(listener, selectors.EVENT_READ)
+        selector.register(sys.stdin, selectors.EVENT_READ)
+        while True:
+            for key, _ in selector.select(timeout=1.0):
+                if key.fileobj is sys.stdin:
+                    if not sys.stdin.buffer.read1(4096):
+                        return  # the owner has gone
+                    continue
+                conn, _ = listener.accept()
+                received = _receive(conn)
+                if received is None:
                     conn.close()
-                    for fd in fds:
-                        os.close(fd)
-                children -= _reaped(children)
+                    continue
+                request, fds = received
+                pid = os.fork()
+                if pid == 0:
+                    listener.close()
+                    _child(conn, request, fds, parsed)
+                children.add(pid)
+                conn.close()
+                for fd in fds:
+                    os.close(fd)
+            children -= _reaped(children)
     finally:
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
         for pid in children:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGTERM)

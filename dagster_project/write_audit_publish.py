@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project import lake
-from dagster_project.config import DUCKDB_CONFIG, Settings, settings
+from dagster_project.config import DUCKDB_CONFIG, INGEST_DUCKDB_CONFIG, Settings, settings
 from dagster_project.warehouse_lock import RefreshBusy, refresh_lock
 
 NOT_PUBLISHED = ("not published: the run failed, a blocking check failed, or its selection "
@@ -33,11 +33,9 @@ def settle(s: Settings, progress) -> None:
     working file before it is copied (a copy without its WAL would lose data); a release
     half-assembled by a killed run never became `latest` and is removed; builds of runs
     that died are moved to failed/ and never published."""
-    wal = Path(f"{s.working_database}.wal")
-    if wal.exists():
-        progress(f"checkpointing stale {wal.name} left by an interrupted writer")
-        with duckdb.connect(str(s.working_database)) as con:
-            con.execute("checkpoint")
+    if checkpointed(s.working_database):
+        progress(f"checkpointed the stale {s.working_database.name}.wal left by an "
+                 "interrupted writer")
     for leftover in sorted(s.releases_dir.glob(".building-*")) + sorted(
             s.releases_dir.glob(".latest-*")) if s.releases_dir.exists() else []:
         if leftover.is_symlink() or leftover.is_file():
@@ -52,6 +50,17 @@ def settle(s: Settings, progress) -> None:
             continue
         retire(s, orphan, "orphaned build of an interrupted run; not published")
         progress(f"moved orphaned build {orphan.name} to failed/")
+
+
+def checkpointed(database: Path) -> bool:
+    """A writer that ended without closing its file (killed, or a process that exits
+    without finalising) leaves committed data in the WAL beside it: readers see it, a copy
+    or move of the file alone loses it. Checkpoint it into the file; True if there was one."""
+    if not Path(f"{database}.wal").exists():
+        return False
+    with duckdb.connect(str(database), config=DUCKDB_CONFIG) as con:
+        con.execute("checkpoint")
+    return True
 
 
 def retire(s: Settings, build_dir: Path, reason: str) -> Path:
@@ -110,6 +119,7 @@ class Build:
         """After publication: the audited build becomes the working warehouse, and the
         quarters it ingested the lake's."""
         lake.publish(self.settings.database, self.dir, self.working.warehouse_dir)
+        checkpointed(self.settings.database)  # what was validated and published, WAL included
         os.replace(self.settings.database, self.working.working_database)
         shutil.rmtree(self.dir)
 
@@ -149,7 +159,7 @@ def writer(database: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     others wait: a merge takes seconds)."""
     with open(database.with_name(database.name + ".writer.lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        with duckdb.connect(str(database), config=DUCKDB_CONFIG) as con:
+        with duckdb.connect(str(database), config=INGEST_DUCKDB_CONFIG) as con:
             yield con
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.config import DUCKDB_CONFIG
+from dagster_project.config import INGEST_DUCKDB_CONFIG
 from dagster_project.ingest.lifecycle import restore_quarantine_records
 from dagster_project.ingest.load import RECORD_TABLES, ensure_raw_tables
 from dagster_project.lib.source_contract import door
@@ -46,7 +46,7 @@ def open_workspace(database: Path, family: str, quarantine_dir: Path) -> Path:
             con.execute(f"create table workspace.raw.{table} as "
                         f"select * from raw.{table} where family = ?", [family])
         con.execute("detach workspace")
-    with duckdb.connect(str(path), config=DUCKDB_CONFIG) as con:
+    with duckdb.connect(str(path), config=INGEST_DUCKDB_CONFIG) as con:
         ensure_raw_tables(con)  # the family's raw table, empty: it receives this run's loads
         restore_quarantine_records(con, quarantine_dir)
     return path

@@ -5,12 +5,14 @@ with the process that started it."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from dagster_project import dbt_server
@@ -31,7 +33,7 @@ sys.exit(subprocess.run([{DBT_IN_BUILD!r}, *sys.argv[2:]]).returncode)
 
 def _dbt(tmp_path: Path, server: bool, args: list[str], name: str):
     target = tmp_path / name / "target"
-    target.mkdir(parents=True)
+    target.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DBT_TARGET_PATH": str(target), "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
            "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR), "DO_NOT_TRACK": "1"}
     done = subprocess.run([sys.executable, "-c", PARENT, "server" if server else "alone", *args],
@@ -60,6 +62,24 @@ def test_forked_dbt_exits_with_dbts_own_code(tmp_path, args):
     alone, _ = _dbt(tmp_path, False, args, "alone")
     forked, _ = _dbt(tmp_path, True, args, "forked")
     assert alone.returncode == forked.returncode == 2
+
+
+def test_a_forked_build_has_closed_its_database_when_it_answers(tmp_path, tiny_refreshed):
+    """The client returns only once the child has ended as dbt would: its database closed
+    (checkpointed), so that the build's file alone holds what dbt wrote."""
+    database = tmp_path / "build" / "tsdg.duckdb"
+    database.parent.mkdir()
+    shutil.copy2(tiny_refreshed.working_database, database)
+    with duckdb.connect(str(database)) as con:
+        expected = con.execute("select count(*) from staging.stg_tallies__monthly").fetchone()
+        con.execute("drop table staging.stg_tallies__monthly")
+    done, _ = _dbt(tmp_path, True, ["run", "--select", "stg_tallies__monthly",
+                                    "--vars", json.dumps(BUILD_VARS)], "build")
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert not Path(f"{database}.wal").exists()
+    with duckdb.connect(str(database), read_only=True) as con:
+        assert con.execute("select count(*) from staging.stg_tallies__monthly").fetchone() \
+            == expected != (0,)
 
 
 class _Manifest:

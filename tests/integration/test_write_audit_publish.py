@@ -4,6 +4,7 @@ sample and warehouse, each with one kind of damage."""
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -288,3 +289,31 @@ def test_a_stale_wal_is_checkpointed_and_an_orphaned_build_is_retired(tmp_path):
     assert not orphan.exists()
     assert (s.warehouse_dir / "failed" / orphan.name / "REASON.txt").exists()
     assert any("orphaned build" in line for line in lines)
+
+
+def test_a_builds_data_left_in_its_wal_is_checkpointed_before_the_file_is_moved(tmp_path):
+    """A writer that exits without closing its database (killed, or a forked child ending
+    with os._exit) leaves its committed rows in the WAL: readers see them, the file alone
+    does not hold them. What promote moves must hold everything that was validated."""
+    from dagster_project.write_audit_publish import checkpointed
+
+    database = tmp_path / "tsdg.duckdb"
+    subprocess.run([sys.executable, "-c", (
+        "import duckdb, os\n"
+        f"con = duckdb.connect({str(database)!r})\n"
+        "con.execute('create table t as select range as n from range(1000)')\n"
+        "os._exit(0)")], check=True)
+    assert Path(f"{database}.wal").exists()
+    alone = tmp_path / "alone" / "tsdg.duckdb"
+    alone.parent.mkdir()
+    shutil.copy2(database, alone)
+    with duckdb.connect(str(alone), read_only=True) as con:  # the file without its WAL
+        assert con.execute("select count(*) from information_schema.tables "
+                           "where table_name = 't'").fetchone() == (0,)
+    assert checkpointed(database) is True
+    assert not Path(f"{database}.wal").exists()
+    assert checkpointed(database) is False  # nothing left to do
+    moved = tmp_path / "moved.duckdb"
+    os.replace(database, moved)
+    with duckdb.connect(str(moved), read_only=True) as con:
+        assert con.execute("select count(*), sum(n) from t").fetchone() == (1000, 499500)
