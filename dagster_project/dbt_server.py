@@ -28,6 +28,7 @@ import os
 import selectors
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -41,6 +42,17 @@ _WORD = struct.Struct("!q")
 
 def _home() -> Path:
     return Path(tempfile.gettempdir()) / f"tsdg-dbt-{os.getuid()}"
+
+
+def _private(home: Path) -> bool:
+    """Whoever can connect runs dbt with arguments and environment of their choosing, and
+    the client hands its environment over: the folder must be this user's alone."""
+    try:
+        info = home.lstat()
+    except FileNotFoundError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() \
+        and not info.st_mode & 0o077
 
 
 def socket_path(owner_pid: int) -> Path:
@@ -82,7 +94,10 @@ def start() -> None:
         if _SERVER is not None and _SERVER.poll() is None:
             return
         stop()
-        _home().mkdir(mode=0o700, exist_ok=True)
+        home = _home()
+        home.mkdir(mode=0o700, exist_ok=True)
+        if not _private(home):  # made by someone else, or open to others: dbt runs as before
+            return
         _sweep()
         path = socket_path(os.getpid())
         if len(os.fsencode(path)) >= 100:  # AF_UNIX paths are short; dbt then runs as before
@@ -138,7 +153,7 @@ def run_via_server(argv: list[str]) -> int | None:
     """dbt `argv` in a child of the parent process's server: its exit code; None when there
     is no server to take it (the caller then runs dbt itself)."""
     path = socket_path(os.getppid())
-    if not path.exists():
+    if not _private(path.parent) or not path.exists():
         return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -321,7 +336,11 @@ def serve(path: Path) -> None:
                         return  # the owner has gone
                     continue
                 conn, _ = listener.accept()
-                received = _receive(conn)
+                conn.settimeout(10)  # a client that connects and says nothing holds no one up
+                try:
+                    received = _receive(conn)
+                except (OSError, ValueError):
+                    received = None
                 if received is None:
                     conn.close()
                     continue
@@ -329,6 +348,7 @@ def serve(path: Path) -> None:
                 pid = os.fork()
                 if pid == 0:
                     listener.close()
+                    conn.settimeout(None)
                     _child(conn, request, fds, parsed)
                 children.add(pid)
                 conn.close()

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -111,16 +112,40 @@ def test_the_server_ends_with_the_process_that_started_it(tmp_path):
          "dbt_server.start()\nprint(dbt_server._SERVER.pid, flush=True)\ntime.sleep(600)"],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "DO_NOT_TRACK": "1"})
     server = int(owner.stdout.readline())
-    socket = dbt_server.socket_path(owner.pid)
-    assert socket.exists()
+    path = dbt_server.socket_path(owner.pid)
+    assert path.exists()
     os.kill(owner.pid, signal.SIGKILL)
     owner.wait()
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and socket.exists():
+    while time.monotonic() < deadline and path.exists():
         time.sleep(0.2)
-    assert not socket.exists()  # the server saw its owner go, and removed its socket
+    assert not path.exists()  # the server saw its owner go, and removed its socket
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and Path(f"/proc/{server}").exists():
         time.sleep(0.2)
     assert not Path(f"/proc/{server}").exists() or \
         Path(f"/proc/{server}/stat").read_text().split()[2] == "Z"
+
+
+def test_a_server_folder_open_to_others_is_neither_served_nor_used(tmp_path, monkeypatch):
+    """Whoever can connect runs dbt as this user, and the client hands over its environment:
+    a folder of sockets that others can write to is not trusted, by server or client."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    home = dbt_server._home()
+    home.mkdir()
+    home.chmod(0o777)
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(dbt_server.socket_path(os.getppid())))  # a server, as far as names go
+    listener.listen(1)
+    try:
+        assert not dbt_server._private(home)
+        assert dbt_server.run_via_server(["ls"]) is None  # never connected
+        listener.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            listener.accept()
+        home.chmod(0o700)
+        assert dbt_server._private(home)
+    finally:
+        listener.close()
