@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import selectors
+import shutil
 import signal
 import socket
 import stat
@@ -36,6 +37,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from dagster_project.lib.owned_process import stop_owned
 
 _WORD = struct.Struct("!q")
 
@@ -63,8 +66,6 @@ def socket_path(owner_pid: int) -> Path:
 def _sweep() -> None:
     """Remove what servers of processes that no longer exist left (a kill -9 leaves its
     socket and parse folder): <owner pid>.sock and <owner pid>.parse/."""
-    import shutil
-
     for entry in _home().iterdir():
         owner = entry.name.split(".")[0]
         if not owner.isdigit():
@@ -102,9 +103,9 @@ def start() -> None:
         path = socket_path(os.getpid())
         if len(os.fsencode(path)) >= 100:  # AF_UNIX paths are short; dbt then runs as before
             return
-        # dbt makes multiprocessing locks; a child that ends with os._exit leaves its locks
-        # to the resource tracker, which removes them when the server ends and warns that it
-        # did, once per server: the warning is noise, the removal is the point.
+        # dbt makes multiprocessing locks; those a child leaves (it ends with os._exit) the
+        # server's resource tracker removes when the server ends, and warns that it did,
+        # once per server: the warning is noise, the removal is the point.
         quiet = "ignore::UserWarning:multiprocessing.resource_tracker"
         _SERVER = subprocess.Popen([sys.executable, "-W", quiet, "-m", __name__, str(path)],
                                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
@@ -117,16 +118,9 @@ def start() -> None:
 
 
 def stop() -> None:
-    """Close the server's stdin (it stops its children and exits) and reap it."""
-    if _SERVER is None:
-        return
-    with contextlib.suppress(OSError):
-        _SERVER.stdin.close()
-    try:
-        _SERVER.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        _SERVER.kill()
-        _SERVER.wait()
+    """Stop this process's server (it stops its children first)."""
+    if _SERVER is not None:
+        stop_owned(_SERVER)
 
 
 def _stop_at_exit() -> None:
@@ -216,8 +210,6 @@ class _Parsed:
 def _parse(scratch: Path) -> _Parsed | None:
     """dbt's parse of the project with the builds' profile and vars, from the parse state
     made at setup (dbt/target/partial_parse.msgpack); None if it cannot be made."""
-    import shutil
-
     from dbt.cli.main import dbtRunner
 
     from dagster_project.config import DBT_PROJECT_DIR
@@ -356,8 +348,6 @@ def serve(path: Path) -> None:
                     os.close(fd)
             children -= _reaped(children)
     finally:
-        import shutil
-
         shutil.rmtree(scratch, ignore_errors=True)
         for pid in children:
             with contextlib.suppress(OSError):

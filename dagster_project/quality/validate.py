@@ -13,7 +13,6 @@ validates dozens of builds, a long-lived Dagster process many).
 """
 
 import atexit
-import contextlib
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dagster_project.config import DUCKDB_MEMORY_LIMIT, PROJECT_ROOT
+from dagster_project.lib.owned_process import stop_owned
 
 SUITES_DIR = PROJECT_ROOT / "expectations"
 EXAMPLES = 5
@@ -124,17 +124,8 @@ def _in_child(request: dict) -> int | None:
 
 @atexit.register
 def _stop_server() -> None:
-    """Close the server's stdin (it exits), reap it and close its pipes."""
-    if _SERVER is None:
-        return
-    with contextlib.suppress(OSError):
-        _SERVER.stdin.close()
-    try:
-        _SERVER.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        _SERVER.kill()
-        _SERVER.wait()
-    _SERVER.stdout.close()
+    if _SERVER is not None:
+        stop_owned(_SERVER)
 
 
 def _child(database: str, suites_path: str, results_path: str, memory_limit: str) -> None:
