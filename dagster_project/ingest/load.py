@@ -23,7 +23,12 @@ from dagster_project.ingest.files import (
     set_aside_reason,
     sha256_of,
 )
-from dagster_project.ingest.problems import FileRejected, whole_file
+from dagster_project.ingest.problems import (
+    FileRejected,
+    FilesRejected,
+    rejections_of,
+    whole_file,
+)
 from dagster_project.ingest.quarantine import quarantine
 from dagster_project.lib.pseudonym import load_key, sql_pads
 from dagster_project.lib.redact import ID_SHAPE_SQL, MASK, safe_text
@@ -191,14 +196,27 @@ def _attempt(con, family: str, groups: list[tuple[str, list[LandedFile]]], toget
     ledger = lifecycle.Ledger(con, family, list({f.name: f for _, fs in groups for f in fs}.values()))
     loads, read, pending = [], [], []
     contents: dict[str, tuple[bytes, str]] = {}  # a yearly file feeds four quarters: read once
+    # In one pass, every file that fails its own reading or checking is named, and the rest
+    # read on: the caller sets them all aside and tries once more, however many there are.
+    refused: dict[str, FileRejected] = {}
     for partition, files in groups:
         load = PartitionLoad(one_pass=together)
         loads.append(load)
         for landed in files:
-            if landed.name not in contents:
-                contents[landed.name] = read_checked(landed)
-            data, sha = contents[landed.name]
-            shas[landed.name] = sha
+            if landed.name in refused:
+                continue
+            try:
+                if landed.name not in contents:
+                    contents[landed.name] = read_checked(landed)
+                data, sha = contents[landed.name]
+                shas[landed.name] = sha
+                if together and not person:
+                    rows = guarded(landed, _rows_of, landed, data, sha, partition)
+            except FileRejected as exc:
+                if not together:
+                    raise
+                refused[landed.name] = exc
+                continue
             if ledger.state_of(landed.name, sha) is not None:
                 # Loaded before (a backfill or a re-run): replace its rows. A file never
                 # loaded has none, and the delete would scan the whole raw table.
@@ -207,17 +225,25 @@ def _attempt(con, family: str, groups: list[tuple[str, list[LandedFile]]], toget
             if not together:
                 load.rows[landed.name] = load_guarded(con, landed, data, sha, partition, pads)
             elif not person:
-                rows = guarded(landed, _rows_of, landed, data, sha, partition)
                 pending += rows
                 load.rows[landed.name] = len(rows)
             load.vintages[landed.name] = ledger.record_loaded(landed, sha, len(data), run_id)
             read.append((load, partition, landed, data if together and person else b"", sha))
     if together and person:
-        counts = person_level.load_files(
-            con, [(landed, data, sha, partition) for _, partition, landed, data, sha in read],
-            person_level.family(door().family(family)), pads)
+        read = [r for r in read if r[2].name not in refused]  # a yearly file refused later
+        try:
+            counts = person_level.load_files(
+                con, [(landed, data, sha, partition) for _, partition, landed, data, sha in read],
+                person_level.family(door().family(family)), pads) if read else []
+        except (FileRejected, FilesRejected) as exc:
+            refused |= {r.file: r for r in rejections_of(exc)}
+            counts = []
+        if refused:
+            raise FilesRejected(list(refused.values()))
         for (load, _, landed, _, _), n in zip(read, counts):
             load.rows[landed.name] = n
+    elif refused:
+        raise FilesRejected(list(refused.values()))
     elif together:
         try:
             insert_rows(con, table, pending)
@@ -259,45 +285,11 @@ def load_partition(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: st
     quarantine if they fail (tsdg revalidate --apply); any other loaded file that fails the
     contract as it now is stays loaded (`kept`). `files`: the partition's landed files, when
     the caller has listed the family's folder already."""
-    refusals = refusals or {}
     files = files_for_partition(sources_dir, family, partition) if files is None else files
-    shas: dict[str, str] = {}
     pads = sql_pads(load_key(key_file)) if door().is_person_level(family) else None
-    # The partition's files in one pass: person-level files in one SQL pass (the fixed cost
-    # of the checks, a tenth of a second, paid once), aggregated files parsed one by one (a
-    # problem names its file) and appended in one statement. If the pass fails without
-    # naming a file, the partition is loaded again file by file, which names it.
-    together = _fits(family, files, TOGETHER_MAX_BYTES)
-    result = PartitionLoad()  # what the tries refused and kept, whichever try succeeds
-    while True:
-        con.begin()
-        try:
-            [load] = _attempt(con, family, [(partition, files)], together, pads, run_id, log,
-                              shas, refusals)
-            con.commit()
-            load.quarantined, load.kept = result.quarantined, result.kept
-            load.settled |= result.settled
-            return load
-        except person_level.SeveralFiles:
-            con.rollback()
-            together = False
-        except FileRejected as exc:
-            con.rollback()
-            bad = next(f for f in files if f.name == exc.file)
-            files = [f for f in files if f is not bad]
-            # (a file refused before it was read, e.g. past a limit, is hashed here)
-            key = (family, bad.name, shas.get(bad.name) or digest_of(bad.path)[0])
-            loaded = lifecycle.state_of(con, family, bad.name, key[2]) == "loaded"
-            if loaded and key not in refusals:
-                # Its rows (untouched: rolled back) and its record stay.
-                result.kept.append((bad.name, exc.problems[0].detail() if exc.problems else ""))
-                continue
-            result.quarantined.append(refuse(con, family, bad.path, exc, bad, quarantine_dir,
-                                             run_id, revoked=loaded))
-            result.settled.add(key)
-        except BaseException:
-            con.rollback()
-            raise
+    [load] = _load_clean(con, family, [(partition, files)], pads, quarantine_dir, run_id, log,
+                         refusals or {})
+    return load
 
 
 def load_partitions(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: str,
@@ -307,31 +299,74 @@ def load_partitions(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: s
                     files: list[LandedFile] | None = None) -> list[PartitionLoad]:
     """load_partition of each partition, in fewer passes: quarters whose files hold up to
     RANGE_MAX_BYTES are tried in one pass (one transaction, one set of checks, a few
-    statements for all their files). If any file of them is refused, or the pass fails, the
-    pass is rolled back and those quarters load one by one, which names, quarantines or keeps
-    the file and loads the rest."""
+    statements for all their files). A file refused in a pass is quarantined (or kept) and
+    the pass is tried again without it; only a pass that fails without naming a file falls
+    back to its quarters one by one."""
     files = landed_files(sources_dir, family)[0] if files is None else files
-    refusals = refusals or {}
     pads = sql_pads(load_key(key_file)) if door().is_person_level(family) else None
     loads: list[PartitionLoad] = []
     for chunk in _chunks([(p, [f for f in files if p in f.partitions]) for p in partitions]):
-        if len(chunk) > 1:
-            con.begin()
-            try:
-                loads += _attempt(con, family, chunk, True, pads, run_id, log, {}, refusals)
-                con.commit()
+        loads += _load_clean(con, family, chunk, pads, quarantine_dir, run_id, log,
+                             refusals or {})
+    return loads
+
+
+def _load_clean(con, family: str, groups: list[tuple[str, list[LandedFile]]], pads,
+                quarantine_dir: Path, run_id: str, log: Callable[[str], None],
+                refusals: dict) -> list[PartitionLoad]:
+    """A PartitionLoad per group [(partition, files)]: every good file loaded, none of a bad
+    one. Each try is one transaction. A file it refuses is quarantined (outside the
+    transaction: the record must stay), or kept if it was loaded before and no order
+    refuses it, and the groups are tried again without it; a yearly file feeds four
+    quarters and leaves them all. The first load carries what the tries refused and kept."""
+    # Several quarters, or a partition's files, in one pass: person-level files in one SQL
+    # pass (the fixed cost of the checks, a tenth of a second, paid once), aggregated files
+    # parsed one by one (a problem names its file) and appended in one statement. A pass that
+    # fails without naming a file (SeveralFiles) is split: quarters one by one, a quarter's
+    # files one by one, which names the file.
+    together = len(groups) > 1 or _fits(family, groups[0][1], TOGETHER_MAX_BYTES)
+    shas: dict[str, str] = {}
+    result = PartitionLoad()
+    while True:
+        con.begin()
+        try:
+            loads = _attempt(con, family, groups, together, pads, run_id, log, shas, refusals)
+            con.commit()
+            break
+        except person_level.SeveralFiles:
+            con.rollback()
+            if len(groups) == 1:
+                together = False
                 continue
-            except (FileRejected, person_level.SeveralFiles):
-                con.rollback()
-            except BaseException:
-                con.rollback()
-                raise
-        for partition, group in chunk:
-            # A yearly file feeds four quarters: once quarantined, it is gone for the rest.
-            gone = {q.file for load in loads for q in load.quarantined}
-            loads.append(load_partition(con, sources_dir, family, partition, key_file,
-                                        quarantine_dir, run_id, log, refusals,
-                                        files=[f for f in group if f.name not in gone]))
+            loads = []
+            for partition, files in groups:
+                gone = {q.file for load in loads for q in load.quarantined}
+                loads += _load_clean(con, family, [(partition, [f for f in files
+                                                                if f.name not in gone])],
+                                     pads, quarantine_dir, run_id, log, refusals)
+            break
+        except (FileRejected, FilesRejected) as exc:
+            con.rollback()
+            for rejected in rejections_of(exc):
+                bad = next(f for _, files in groups for f in files if f.name == rejected.file)
+                groups = [(p, [f for f in files if f is not bad]) for p, files in groups]
+                # (a file refused before it was read, e.g. past a limit, is hashed here)
+                key = (family, bad.name, shas.get(bad.name) or digest_of(bad.path)[0])
+                loaded = lifecycle.state_of(con, family, bad.name, key[2]) == "loaded"
+                if loaded and key not in refusals:
+                    # Its rows (untouched: rolled back) and its record stay.
+                    result.kept.append((bad.name, rejected.problems[0].detail()
+                                        if rejected.problems else ""))
+                    continue
+                result.quarantined.append(refuse(con, family, bad.path, rejected, bad,
+                                                 quarantine_dir, run_id, revoked=loaded))
+                result.settled.add(key)
+        except BaseException:
+            con.rollback()
+            raise
+    loads[0].quarantined = result.quarantined + loads[0].quarantined
+    loads[0].kept = result.kept + loads[0].kept
+    loads[0].settled |= result.settled
     return loads
 
 

@@ -23,7 +23,7 @@ import duckdb
 from fsspec.implementations.memory import MemoryFileSystem
 
 from dagster_project.ingest.files import BadFile, LandedFile, as_utf8
-from dagster_project.ingest.problems import FileRejected, Problem, whole_file
+from dagster_project.ingest.problems import FileRejected, FilesRejected, Problem, whole_file
 from dagster_project.lib.counties import UnknownCounty, resolve_county
 from dagster_project.lib.national_id import SQL_MACRO
 from dagster_project.lib.pseudonym import SQL_EXPRESSION
@@ -223,8 +223,8 @@ def _value_maps(con, family: PersonFamily) -> None:
 
 def _checks(family: PersonFamily) -> str:
     """Every row-level rule of the door over src, as one query of (file_index, source_row,
-    column, value, rule): for the rows of one file or of several (each row knows its
-    file's branch)."""
+    column, value, rule, check index): for the rows of one file or of several (each row
+    knows its file's branch)."""
     branch_codes = [b["branch_code"] for b in branches()]
     # The macro names its argument a dozen times and DuckDB expands it each time: the ID
     # is normalised once, in a subquery (9 times faster on a million rows).
@@ -258,23 +258,34 @@ def _checks(family: PersonFamily) -> str:
     for col in family.columns.values():
         checks.append(f"select file_index, source_row, '{col}', '', 'longer than {longest} characters' "
                       f"from src where length({col}) > {longest}")
-    return " union all ".join(f"({c})" for c in checks)
+    return " union all ".join(f"(select *, {i} from ({c}))" for i, c in enumerate(checks))
 
 
-def _problems(con, landed: LandedFile, family: PersonFamily) -> tuple[list[Problem], int]:
-    """The problems of the one file in src: the first 50 and how many there are in all."""
+def _problems(con, files: list[LandedFile], family: PersonFamily) -> list[FileRejected]:
+    """A FileRejected for each file in src that breaks a rule, in file order: its first 50
+    problems (by row, then in the order of the checks) and how many there are in all."""
     header_of = {v: k for k, v in family.columns.items()}
-    found = con.execute(f"""select source_row, col, value, rule, count(*) over ()
-                            from ({_checks(family)}) as p(file_index, source_row, col, value, rule)
-                            order by 1 limit 50""").fetchall()
-    total = found[0][-1] if found else 0
-    rows = [r[:-1] for r in found]
-    quotable = door().quotable(landed.family)
-    # Only values of quotable columns (the course, the office) ever reach a message.
-    problems = [Problem(landed.name, int(row), header_of.get(col, col),
-                        (value or "") if col in quotable else "", rule, quoted=col in quotable)
-                for row, col, value, rule in rows]
-    return problems, total
+    found = con.execute(f"""select file_index, source_row, col, value, rule,
+                                   count(*) over (partition by file_index)
+                            from ({_checks(family)}) as p(file_index, source_row, col, value,
+                                                          rule, check_index)
+                            qualify row_number() over (partition by file_index
+                                                       order by source_row, check_index) <= 50
+                            order by file_index, source_row, check_index""").fetchall()
+    by_file: dict[int, list] = {}
+    for row in found:
+        by_file.setdefault(row[0], []).append(row)
+    rejections = []
+    for i, rows in by_file.items():
+        landed = files[i]
+        quotable = door().quotable(landed.family)
+        # Only values of quotable columns (the course, the office) ever reach a message.
+        problems = [Problem(landed.name, int(row), header_of.get(col, col),
+                            (value or "") if col in quotable else "", rule,
+                            quoted=col in quotable)
+                    for _, row, col, value, rule, _ in rows]
+        rejections.append(FileRejected(landed.name, problems, rows[0][-1]))
+    return rejections
 
 
 def _normalised(family: PersonFamily) -> str:
@@ -379,12 +390,15 @@ def load_files(con: duckdb.DuckDBPyConnection, files: list[tuple[LandedFile, byt
     """Validate files (landed, bytes, sha256, partition) and append their rows to the raw
     table, all or nothing: rows per file, in order. One file: a problem raises its
     FileRejected, naming row and column. Several (a partition's or several quarters' files
-    in one pass, so the fixed cost of the checks is paid once): any problem or failure
-    raises SeveralFiles, and the caller loads them one by one."""
+    in one pass, so the fixed cost of the checks is paid once): FilesRejected names every
+    file that breaks a rule (or FileRejected the file that could not be read); any other
+    failure raises SeveralFiles, and the caller loads them one by one."""
     if len(files) == 1:
         return _load(con, files, family, pads)
     try:
         return _load(con, files, family, pads)
+    except (FileRejected, FilesRejected):
+        raise
     except Exception:
         raise SeveralFiles() from None
 
@@ -395,12 +409,11 @@ def _load(con, files: list[tuple[LandedFile, bytes, str, str]], family: PersonFa
         _read_into_src(con, [(landed, data) for landed, data, _, _ in files], family)
         con.execute(SQL_MACRO)
         _value_maps(con, family)
-        if len(files) == 1:
-            problems, total = _problems(con, files[0][0], family)
-            if problems:
-                raise FileRejected(files[0][0].name, problems, total)
-        elif con.execute(f"select exists ({_checks(family)})").fetchone()[0]:
-            raise SeveralFiles()
+        rejections = _problems(con, [landed for landed, _, _, _ in files], family)
+        if len(files) == 1 and rejections:
+            raise rejections[0]
+        if rejections:
+            raise FilesRejected(rejections)
         inner, outer = pads
         con.execute(
             f"""insert into {family.table}

@@ -69,3 +69,15 @@ def whole_file(file: str, rule: str, column: str = "(whole file)", value: str = 
                sheet: str | None = None) -> FileRejected:
     """A file refused for one reason that concerns the whole file."""
     return FileRejected(file, [Problem(file, None, column, value, rule, sheet)])
+
+
+class FilesRejected(Exception):
+    """A pass over several files refused some of them: each with its own FileRejected."""
+
+    def __init__(self, rejections: list[FileRejected]):
+        self.rejections = rejections
+        super().__init__("; ".join(r.file for r in rejections))
+
+
+def rejections_of(exc: FileRejected | FilesRejected) -> list[FileRejected]:
+    return exc.rejections if isinstance(exc, FilesRejected) else [exc]
