@@ -111,6 +111,29 @@ def _load_file(con, landed: LandedFile, data: bytes, sha: str, partition: str, p
     return len(rows)
 
 
+def check_pass(con, family: str, files: list[tuple[LandedFile, bytes, str, str]], pads) -> None:
+    """Several files (landed, bytes, sha256, partition) of one family checked and appended
+    in one pass, inside the caller's transaction: FilesRejected names every file that breaks
+    a rule (each behind its own error boundary, as _load_file's), SeveralFiles says the
+    pass failed without naming a file (the caller then takes them one by one)."""
+    contract = door().family(family)
+    if contract.reader == "person_level":
+        person_level.load_files(con, files, person_level.family(contract), pads)
+        return
+    refused, rows = [], []
+    for landed, data, sha, partition in files:
+        try:
+            rows += guarded(landed, _rows_of, landed, data, sha, partition)
+        except FileRejected as exc:
+            refused.append(exc)
+    if refused:
+        raise FilesRejected(refused)
+    try:
+        insert_rows(con, contract.raw_table, rows)
+    except Exception:
+        raise person_level.SeveralFiles() from None
+
+
 def unreadable(landed: LandedFile, exc: Exception) -> FileRejected:
     """Any failure while reading or checking one file, as that file's refusal. For a
     person-level file only the exception's class is told: its message may quote a row."""

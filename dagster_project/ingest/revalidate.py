@@ -20,9 +20,15 @@ import duckdb
 
 from dagster_project.config import Settings
 from dagster_project.ingest import orders
-from dagster_project.ingest.files import classify
-from dagster_project.ingest.load import ensure_raw_tables, load_guarded, read_checked
-from dagster_project.ingest.problems import FileRejected
+from dagster_project.ingest.files import LandedFile, classify
+from dagster_project.ingest.load import (
+    RANGE_MAX_BYTES,
+    check_pass,
+    ensure_raw_tables,
+    load_guarded,
+    read_checked,
+)
+from dagster_project.ingest.problems import FileRejected, FilesRejected, rejections_of
 from dagster_project.lib.pseudonym import load_key, sql_pads
 from dagster_project.lib.rules import texts
 from dagster_project.lib.source_contract import door
@@ -55,18 +61,26 @@ class Verdict:
         return self.state == "quarantined" and self.now == "passes" and not self.later
 
 
-def _check(con, path: Path, family: str, sha_then: str, pads) -> tuple[str, str]:
-    """(passes / refused / unavailable, first problem) of one file under the current door."""
+def _opened(path: Path, family: str, sha_then: str):
+    """(landed, bytes, sha256) of a file to check, or its verdict when it cannot be checked."""
     if not path.is_file():
         return "unavailable", "the file is no longer where it was taken from"
     landed = classify(family, path)
     if landed is None:
         return "refused", f"file name does not follow the {family} contract (e.g. {door().family(family).example})"
-    con.begin()  # rolled back: the scratch tables stay empty
     try:
         data, sha = read_checked(landed)
-        if sha != sha_then:
-            return "unavailable", "the file changed since it was taken in (the next refresh reads it)"
+    except FileRejected as refused:
+        return "refused", refused.problems[0].summary()
+    if sha != sha_then:
+        return "unavailable", "the file changed since it was taken in (the next refresh reads it)"
+    return landed, data, sha
+
+
+def _check(con, landed: LandedFile, data: bytes, sha: str, pads) -> tuple[str, str]:
+    """(passes / refused, first problem) of one file under the current door."""
+    con.begin()  # rolled back: the scratch tables stay empty
+    try:
         load_guarded(con, landed, data, sha, landed.partitions[0], pads)
     except FileRejected as refused:
         # what tables keep (no value quoted), as raw.landed_files does
@@ -74,6 +88,63 @@ def _check(con, path: Path, family: str, sha_then: str, pads) -> tuple[str, str]
     finally:
         con.rollback()
     return "passes", ""
+
+
+def _passes(items: list[tuple[int, Path, str]]) -> list[list[tuple[int, Path, str]]]:
+    """A family's files (index, path, sha256) in passes of up to RANGE_MAX_BYTES, no file
+    name twice in a pass (a problem names its file by name)."""
+    passes, size, names = [], RANGE_MAX_BYTES + 1, set()
+    for item in items:
+        try:
+            item_size = item[1].lstat().st_size
+        except OSError:
+            item_size = 0
+        if size + item_size > RANGE_MAX_BYTES or item[1].name in names:
+            passes.append([])
+            size, names = 0, set()
+        passes[-1].append(item)
+        size += item_size
+        names.add(item[1].name)
+    return passes
+
+
+def _check_family(con, family: str, items: list[tuple[int, Path, str]], pads,
+                  verdicts: dict[int, tuple[str, str]]) -> None:
+    """The verdict of every file of a family, in as few passes as its size allows: a pass
+    checks its files together (one set of checks), and again without the files it refuses,
+    until the rest pass; a pass that fails without naming a file checks them one by one."""
+    for chunk in _passes(items):
+        ready = []
+        for i, path, sha_then in chunk:
+            opened = _opened(path, family, sha_then)
+            if len(opened) == 2:
+                verdicts[i] = opened
+            else:
+                ready.append((i, *opened))
+        while ready:
+            con.begin()  # rolled back: the scratch tables stay empty
+            try:
+                check_pass(con, family, [(landed, data, sha, landed.partitions[0])
+                                         for _, landed, data, sha in ready], pads)
+                outcome = None
+            except (FileRejected, FilesRejected) as exc:
+                outcome = {r.file: r for r in rejections_of(exc)}
+            except Exception:
+                outcome = {}
+            finally:
+                con.rollback()
+            if outcome is None:
+                verdicts.update((i, ("passes", "")) for i, *_ in ready)
+            elif not outcome:  # failed without naming a file
+                verdicts.update((i, _check(con, landed, data, sha, pads))
+                                for i, landed, data, sha in ready)
+            else:
+                for i, landed, *_ in ready:
+                    if landed.name in outcome:
+                        verdicts[i] = "refused", outcome[landed.name].problems[0].summary()
+                ready = [r for r in ready if r[1].name not in outcome]
+                continue
+            break
 
 
 def revalidate(s: Settings, family: str | None = None, progress=print) -> list[Verdict]:
@@ -96,20 +167,25 @@ def revalidate(s: Settings, family: str | None = None, progress=print) -> list[V
     families = set(door().families)
     person_level = any(door().is_person_level(f) for f, *_ in rows if f in families)
     pads = sql_pads(load_key(s.key_file)) if person_level else None
-    verdicts = []
+    checked: dict[int, tuple[str, str]] = {}
     scratch = duckdb.connect()  # in memory: nothing is loaded anywhere
     ensure_raw_tables(scratch)
-    for i, (fam, name, source, sha, vintage, received, loaded, state, reason, later) in enumerate(rows, 1):
+    by_family: dict[str, list[tuple[int, Path, str]]] = {}
+    for i, (fam, _, source, sha, *_) in enumerate(rows):
         if fam not in families:
-            now, rule = "refused", f"the family {fam} is no longer in the contract"
+            checked[i] = "refused", f"the family {fam} is no longer in the contract"
         else:
-            now, rule = _check(scratch, Path(source), fam, sha, pads)
+            by_family.setdefault(fam, []).append((i, Path(source), sha))
+    for fam, items in by_family.items():
+        _check_family(scratch, fam, items, pads, checked)
+        progress(f"  checked {len(checked)} of {len(rows)} files ({fam})")
+    verdicts = []
+    for i, (fam, name, source, sha, vintage, received, loaded, state, reason, later) in enumerate(rows):
+        now, rule = checked[i]
         verdicts.append(Verdict(fam, name, state, vintage, received or "", loaded or "", now,
                                 rule, texts(rule)["zh"] if rule else "",
                                 (reason or "") if state == "quarantined" else "", sha, source,
                                 later or ""))
-        if i % 200 == 0:
-            progress(f"  checked {i} of {len(rows)} files")
     scratch.close()
     return verdicts
 

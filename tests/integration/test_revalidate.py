@@ -19,6 +19,7 @@ from dagster_project.cli import main
 from dagster_project.config import SOURCES_REGISTRY_FILE
 from dagster_project.ingest.files import decode
 from dagster_project.ingest.orders import refusals
+from dagster_project.ingest.revalidate import revalidate
 from dagster_project.lib.reference import counties
 from dagster_project.lib.source_contract import use_contract
 from dagster_project.refresh import refresh
@@ -121,6 +122,39 @@ def test_a_draft_contract_lists_exactly_the_files_whose_verdict_changes(refused_
         in done.stdout
     # nothing was loaded or moved
     assert copies.working_database.read_bytes() == before
+
+
+def test_a_draft_rule_on_person_level_rows_refuses_exactly_the_files_holding_such_a_row(
+        refused_two, tmp_path):
+    """The files of a family are checked together, in one pass: every file that breaks the
+    draft's rule is named with its own first row, none of the others."""
+    copies, *_ = refused_two
+    draft = yaml.safe_load(SOURCES_REGISTRY_FILE.read_text(encoding="utf-8"))
+    [status] = [c for c in draft["families"]["training_rosters"]["columns"]
+                if c["name"] == "trainee_status"]
+    status["allowed"].remove("在學")
+    draft_file = tmp_path / "sources_draft.yml"
+    draft_file.write_text(yaml.safe_dump(draft, allow_unicode=True), encoding="utf-8")
+    # Expected, from the warehouse itself: the loaded rosters with a row of 在學, and its first.
+    with duckdb.connect(str(copies.working_database), read_only=True) as con:
+        expected = {r[0]: r[1] for r in con.execute("""
+            select l.file_name, min(r.source_row) from raw.training_rosters as r
+            join raw.landed_files as l on l.file_sha256 = r.file_sha256 and l.state = 'loaded'
+            where r.trainee_status = '在學' group by 1""").fetchall()}
+        loaded = con.execute("""select count(*) from raw.landed_files
+                                where family = 'training_rosters' and state = 'loaded'""").fetchone()[0]
+    assert 5 < len(expected) < loaded
+    use_contract(draft_file)
+    try:
+        verdicts = revalidate(copies, "training_rosters", progress=lambda m: None)
+    finally:
+        use_contract(SOURCES_REGISTRY_FILE)
+    assert len(verdicts) == loaded
+    refused = {v.file_name: v.rule for v in verdicts if v.now == "refused"}
+    assert set(refused) == set(expected)
+    for name, row in expected.items():
+        assert refused[name] == f"row {row}, column 參訓身分: must be one of: 失業者 / 在職者", name
+    assert all(v.now == "passes" for v in verdicts if v.file_name not in expected)
 
 
 @pytest.fixture
