@@ -140,24 +140,54 @@ def revoked_record(con: duckdb.DuckDBPyConnection, family: str, name: str, sha: 
                    reason: str, run_id: str) -> dict:
     """The record of a loaded file refused on revalidation (`tsdg revalidate --apply`): its
     original received and loaded times and vintage kept, its state now quarantined."""
-    row = con.execute(f"""select {', '.join(COLUMNS)} from raw.landed_files where family = ?
-                          and file_name = ? and file_sha256 = ? and state = 'loaded'""",
-                      [family, name, sha]).fetchone()
-    record = {c: (v.isoformat() if isinstance(v, datetime) else v) for c, v in zip(COLUMNS, row)}
-    return record | {"state": "quarantined", "run_id": run_id,
-                     "state_reason": f"refused on revalidation (the contract changed): {reason}"}
+    return loaded_records(con, family, [(name, sha)])[name, sha] | {
+        "state": "quarantined", "run_id": run_id,
+        "state_reason": f"refused on revalidation (the contract changed): {reason}"}
+
+
+def loaded_records(con: duckdb.DuckDBPyConnection, family: str,
+                   keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    """The loaded records of many (file name, sha256), in one query."""
+    rows = con.execute(f"""select {', '.join(COLUMNS)} from raw.landed_files join
+                               (select unnest(?::varchar[]) as n, unnest(?::varchar[]) as s) as k
+                               on file_name = k.n and file_sha256 = k.s
+                           where family = ? and state = 'loaded'""",
+                       [[n for n, _ in keys], [s for _, s in keys], family]).fetchall()
+    records = [{c: (v.isoformat() if isinstance(v, datetime) else v) for c, v in zip(COLUMNS, row)}
+               for row in rows]
+    return {(r["file_name"], r["file_sha256"]): r for r in records}
 
 
 def insert_record(con: duckdb.DuckDBPyConnection, record: dict) -> None:
     """Record a refused file; a file refused on revalidation (it has a vintage) replaces
     its loaded record, so its rows no longer count."""
-    record = record | {"state_reason": safe_text(record["state_reason"], 400)}
-    if record.get("vintage") is not None:
-        con.execute("""delete from raw.landed_files where family = ? and file_name = ?
-                       and file_sha256 = ? and state = 'loaded'""",
-                    [record["family"], record["file_name"], record["file_sha256"]])
-    con.execute(f"insert into raw.landed_files ({', '.join(COLUMNS)}) values "
-                f"({', '.join('?' * len(COLUMNS))})", [record[c] for c in COLUMNS])
+    insert_records(con, [record])
+
+
+def insert_records(con: duckdb.DuckDBPyConnection, records: list[dict]) -> None:
+    """insert_record of many files, in two statements however many."""
+    records = [r | {"state_reason": safe_text(r["state_reason"], 400)} for r in records]
+    revoked = [r for r in records if r.get("vintage") is not None]
+    if revoked:
+        con.execute("""delete from raw.landed_files using
+                       (select unnest(?::varchar[]) as f, unnest(?::varchar[]) as n,
+                               unnest(?::varchar[]) as s) as gone
+                       where family = gone.f and file_name = gone.n and file_sha256 = gone.s
+                         and state = 'loaded'""",
+                    [[r[c] for r in revoked] for c in ("family", "file_name", "file_sha256")])
+    insert_rows(con, "raw.landed_files", [{c: r[c] for c in COLUMNS} for r in records])
+
+
+def states_of(con: duckdb.DuckDBPyConnection, family: str,
+              keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """state_of of many (file name, sha256) in one query: the latest state of each known."""
+    rows = con.execute("""select file_name, file_sha256, arg_max(state, loaded_at)
+                          from raw.landed_files join
+                               (select unnest(?::varchar[]) as n, unnest(?::varchar[]) as s) as k
+                               on file_name = k.n and file_sha256 = k.s
+                          where family = ? group by all""",
+                       [[n for n, _ in keys], [s for _, s in keys], family]).fetchall()
+    return {(n, s): state for n, s, state in rows}
 
 
 def restore_quarantine_records(con: duckdb.DuckDBPyConnection, quarantine_dir: Path) -> int:

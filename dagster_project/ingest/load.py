@@ -168,18 +168,29 @@ def load_guarded(con, landed: LandedFile, data: bytes, sha: str, partition: str,
 
 def refuse(con, family: str, path: Path, rejected: FileRejected, landed: LandedFile | None,
            quarantine_dir: Path, run_id: str, what: str | None = None,
-           revoked: bool = False) -> Quarantined:
-    """Quarantine a file and record it (outside any transaction: the record must stay).
+           revoked: bool | dict = False, records: list[dict] | None = None) -> Quarantined:
+    """Quarantine a file and record it (not in a transaction that may roll back for
+    another reason: the record must stay; its report is the durable record meanwhile).
     `what` names an entry that is not a regular file: it is moved aside unread. `revoked`:
-    a loaded file refused on revalidation; its record keeps its dates and vintage."""
+    a loaded file refused on revalidation (or its loaded record, read already); its record
+    keeps its dates and vintage. `records`: the record is appended there, for the caller to
+    insert with others (lifecycle.insert_records), instead of inserted now."""
     sha, size = digest_of(path) if what is None else (None, path.lstat().st_size)
     problem = rejected.problems[0] if rejected.problems else None
     reason = problem.summary() if problem else "refused"
-    record = (lifecycle.revoked_record(con, family, path.name, sha, reason, run_id) if revoked
-              else lifecycle.quarantine_record(family, path, sha, size, landed, reason, run_id))
+    if isinstance(revoked, dict):
+        record = revoked | {"state": "quarantined", "run_id": run_id, "state_reason":
+                            f"refused on revalidation (the contract changed): {reason}"}
+    elif revoked:
+        record = lifecycle.revoked_record(con, family, path.name, sha, reason, run_id)
+    else:
+        record = lifecycle.quarantine_record(family, path, sha, size, landed, reason, run_id)
     report, record = quarantine(path, rejected, quarantine_dir, run_id, record,
                                 regular=what is None)
-    lifecycle.insert_record(con, record)
+    if records is None:
+        lifecycle.insert_record(con, record)
+    else:
+        records.append(record)
     return Quarantined(path.name, report, problem.detail() if problem else reason, rejected.total)
 
 
@@ -210,7 +221,7 @@ def _fits(family: str, files: list[LandedFile], limit: int) -> bool:
 
 def _attempt(con, family: str, groups: list[tuple[str, list[LandedFile]]], together: bool,
              pads, run_id: str, log: Callable[[str], None], shas: dict[str, str],
-             refusals: dict) -> list[PartitionLoad]:
+             refusals: dict, parsed: dict) -> list[PartitionLoad]:
     """One try at loading the files of `groups` [(partition, files)] inside the caller's
     transaction: a PartitionLoad per group, or FileRejected naming a file, or SeveralFiles
     when a pass over several files failed without naming one."""
@@ -234,7 +245,12 @@ def _attempt(con, family: str, groups: list[tuple[str, list[LandedFile]]], toget
                 data, sha = contents[landed.name]
                 shas[landed.name] = sha
                 if together and not person:
-                    rows = guarded(landed, _rows_of, landed, data, sha, partition)
+                    # parsed once: a file that passed is not parsed again when the pass is
+                    # tried again without a refused one
+                    if (landed.name, partition) not in parsed:
+                        parsed[landed.name, partition] = guarded(landed, _rows_of, landed, data,
+                                                                 sha, partition)
+                    rows = parsed[landed.name, partition]
             except FileRejected as exc:
                 if not together:
                     raise
@@ -349,11 +365,13 @@ def _load_clean(con, family: str, groups: list[tuple[str, list[LandedFile]]], pa
     # files one by one, which names the file.
     together = len(groups) > 1 or _fits(family, groups[0][1], TOGETHER_MAX_BYTES)
     shas: dict[str, str] = {}
+    parsed: dict[tuple[str, str], list[dict]] = {}
     result = PartitionLoad()
     while True:
         con.begin()
         try:
-            loads = _attempt(con, family, groups, together, pads, run_id, log, shas, refusals)
+            loads = _attempt(con, family, groups, together, pads, run_id, log, shas, refusals,
+                             parsed)
             con.commit()
             break
         except person_level.SeveralFiles:
@@ -370,20 +388,37 @@ def _load_clean(con, family: str, groups: list[tuple[str, list[LandedFile]]], pa
             break
         except (FileRejected, FilesRejected) as exc:
             con.rollback()
+            # Every file this try refused: their loaded records read in one query, their
+            # new records written in one commit (statements per file cost 12 ms a file);
+            # until it commits, the quarantine reports, written file by file, are the
+            # durable record (the next refresh restores any record missing).
+            refused = []
             for rejected in rejections_of(exc):
                 bad = next(f for _, files in groups for f in files if f.name == rejected.file)
                 groups = [(p, [f for f in files if f is not bad]) for p, files in groups]
                 # (a file refused before it was read, e.g. past a limit, is hashed here)
-                key = (family, bad.name, shas.get(bad.name) or digest_of(bad.path)[0])
-                loaded = lifecycle.state_of(con, family, bad.name, key[2]) == "loaded"
-                if loaded and key not in refusals:
+                refused.append((rejected, bad, (family, bad.name, shas.get(bad.name)
+                                                or digest_of(bad.path)[0])))
+            keys = [(key[1], key[2]) for _, _, key in refused]
+            loaded = lifecycle.loaded_records(con, family, keys)
+            records: list[dict] = []
+            for rejected, bad, key in refused:
+                if (key[1], key[2]) in loaded and key not in refusals:
                     # Its rows (untouched: rolled back) and its record stay.
                     result.kept.append((bad.name, rejected.problems[0].detail()
                                         if rejected.problems else ""))
                     continue
-                result.quarantined.append(refuse(con, family, bad.path, rejected, bad,
-                                                 quarantine_dir, run_id, revoked=loaded))
+                result.quarantined.append(refuse(
+                    con, family, bad.path, rejected, bad, quarantine_dir, run_id,
+                    revoked=loaded.get((key[1], key[2]), False), records=records))
                 result.settled.add(key)
+            con.begin()
+            try:
+                lifecycle.insert_records(con, records)
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
         except BaseException:
             con.rollback()
             raise
