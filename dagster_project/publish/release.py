@@ -221,14 +221,20 @@ def publish(database: Path, releases_dir: Path, validation: dict,
         revisions = _write_revisions(con, latest_release(releases_dir), sources,
                                      building / "revisions.csv")
         attention = _attention(con)
-        counts |= write_tidy(con, building, MARTS)
-        counts |= write_metadata(con, building, MARTS, release_id)
-        counts |= write_workbook(con, building / WORKBOOK, release_id, revisions)
         revised = _read_csv(building / "revisions.csv")
-        counts |= write_sdmx_files(con, building, {
-            (r["indicator_code"], r["measure"], r["group"], r["window_start"], r["as_of"])
-            for r in revised})
-        counts |= write_report(con, building, release_id, revised)
+        # The report first: Chromium prints it to PDF while the other outputs are written.
+        finish_report = write_report(con, building, release_id, revised)
+        try:
+            counts |= write_tidy(con, building, MARTS)
+            counts |= write_metadata(con, building, MARTS, release_id)
+            counts |= write_workbook(con, building / WORKBOOK, release_id, revisions)
+            counts |= write_sdmx_files(con, building, {
+                (r["indicator_code"], r["measure"], r["group"], r["window_start"], r["as_of"])
+                for r in revised})
+        except BaseException:
+            finish_report(abandon=True)
+            raise
+        counts |= finish_report()
     if DOCS_SITE.exists():  # dbt's documentation of the models this release was built with
         (building / "docs").mkdir()
         shutil.copy2(DOCS_SITE, building / "docs" / "index.html")

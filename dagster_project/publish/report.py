@@ -7,6 +7,7 @@ installed (`make system-deps`)."""
 import html
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -186,8 +187,12 @@ def _county(con) -> str:
 
 
 def write_report(con: duckdb.DuckDBPyConnection, folder: Path, release_id: str,
-                 revisions: list[dict]) -> dict:
-    """`revisions`: the rows of this release's revisions.csv."""
+                 revisions: list[dict]) -> Callable[[], dict]:
+    """Write the report's pages and start Chromium printing them to report.pdf; returns
+    `finish`, which waits for the print and gives the counts (the caller writes the other
+    outputs meanwhile: Chromium takes a second or two of its own). If the caller fails
+    before calling it, `finish(abandon=True)` stops the print. `revisions`: the rows of this
+    release's revisions.csv."""
     out = folder / REPORT_DIR
     out.mkdir()
     codes = [c for (c,) in con.sql("select indicator_code from registry.indicators order by 1").fetchall()]
@@ -205,9 +210,26 @@ def write_report(con: duckdb.DuckDBPyConnection, folder: Path, release_id: str,
                                                       for s in sections)), encoding="utf-8")
     counts = {"report pages": len(codes) + 2}
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium:
-        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                        "--no-pdf-header-footer", f"--print-to-pdf={folder / 'report.pdf'}",
-                        printable.as_uri()], check=True, capture_output=True, timeout=300)
-        counts["report.pdf"] = 1
-    return counts
+    if not chromium:
+        return lambda abandon=False: counts
+    command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
+               f"--print-to-pdf={folder / 'report.pdf'}", printable.as_uri()]
+    printing = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+
+    def finish(abandon: bool = False) -> dict:
+        if abandon:
+            printing.kill()
+            printing.communicate()
+            return counts
+        try:
+            output, errors = printing.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            printing.kill()
+            printing.communicate()
+            raise
+        if printing.returncode != 0:
+            raise subprocess.CalledProcessError(printing.returncode, command, output, errors)
+        return counts | {"report.pdf": 1}
+
+    return finish
