@@ -136,13 +136,12 @@ def quarantine_record(family: str, path: Path, sha: str, size: int, landed: Land
             "quarantine_report": None, "run_id": run_id}
 
 
-def revoked_record(con: duckdb.DuckDBPyConnection, family: str, name: str, sha: str,
-                   reason: str, run_id: str) -> dict:
-    """The record of a loaded file refused on revalidation (`tsdg revalidate --apply`): its
-    original received and loaded times and vintage kept, its state now quarantined."""
-    return loaded_records(con, family, [(name, sha)])[name, sha] | {
-        "state": "quarantined", "run_id": run_id,
-        "state_reason": f"refused on revalidation (the contract changed): {reason}"}
+def revoked_record(loaded: dict, reason: str, run_id: str) -> dict:
+    """The record of a loaded file refused on revalidation (`tsdg revalidate --apply`), from
+    its loaded record (loaded_records): its original received and loaded times and vintage
+    kept, its state now quarantined."""
+    return loaded | {"state": "quarantined", "run_id": run_id,
+                     "state_reason": f"refused on revalidation (the contract changed): {reason}"}
 
 
 def loaded_records(con: duckdb.DuckDBPyConnection, family: str,
@@ -176,18 +175,6 @@ def insert_records(con: duckdb.DuckDBPyConnection, records: list[dict]) -> None:
                          and state = 'loaded'""",
                     [[r[c] for r in revoked] for c in ("family", "file_name", "file_sha256")])
     insert_rows(con, "raw.landed_files", [{c: r[c] for c in COLUMNS} for r in records])
-
-
-def states_of(con: duckdb.DuckDBPyConnection, family: str,
-              keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """state_of of many (file name, sha256) in one query: the latest state of each known."""
-    rows = con.execute("""select file_name, file_sha256, arg_max(state, loaded_at)
-                          from raw.landed_files join
-                               (select unnest(?::varchar[]) as n, unnest(?::varchar[]) as s) as k
-                               on file_name = k.n and file_sha256 = k.s
-                          where family = ? group by all""",
-                       [[n for n, _ in keys], [s for _, s in keys], family]).fetchall()
-    return {(n, s): state for n, s, state in rows}
 
 
 def restore_quarantine_records(con: duckdb.DuckDBPyConnection, quarantine_dir: Path) -> int:

@@ -168,23 +168,18 @@ def load_guarded(con, landed: LandedFile, data: bytes, sha: str, partition: str,
 
 def refuse(con, family: str, path: Path, rejected: FileRejected, landed: LandedFile | None,
            quarantine_dir: Path, run_id: str, what: str | None = None,
-           revoked: bool | dict = False, records: list[dict] | None = None) -> Quarantined:
+           revoked: dict | None = None, records: list[dict] | None = None) -> Quarantined:
     """Quarantine a file and record it (not in a transaction that may roll back for
     another reason: the record must stay; its report is the durable record meanwhile).
     `what` names an entry that is not a regular file: it is moved aside unread. `revoked`:
-    a loaded file refused on revalidation (or its loaded record, read already); its record
-    keeps its dates and vintage. `records`: the record is appended there, for the caller to
+    the loaded record (lifecycle.loaded_records) of a loaded file refused on revalidation;
+    its new record keeps its dates and vintage. `records`: the record is appended there, for the caller to
     insert with others (lifecycle.insert_records), instead of inserted now."""
     sha, size = digest_of(path) if what is None else (None, path.lstat().st_size)
     problem = rejected.problems[0] if rejected.problems else None
     reason = problem.summary() if problem else "refused"
-    if isinstance(revoked, dict):
-        record = revoked | {"state": "quarantined", "run_id": run_id, "state_reason":
-                            f"refused on revalidation (the contract changed): {reason}"}
-    elif revoked:
-        record = lifecycle.revoked_record(con, family, path.name, sha, reason, run_id)
-    else:
-        record = lifecycle.quarantine_record(family, path, sha, size, landed, reason, run_id)
+    record = (lifecycle.revoked_record(revoked, reason, run_id) if revoked is not None
+              else lifecycle.quarantine_record(family, path, sha, size, landed, reason, run_id))
     report, record = quarantine(path, rejected, quarantine_dir, run_id, record,
                                 regular=what is None)
     if records is None:
@@ -410,7 +405,7 @@ def _load_clean(con, family: str, groups: list[tuple[str, list[LandedFile]]], pa
                     continue
                 result.quarantined.append(refuse(
                     con, family, bad.path, rejected, bad, quarantine_dir, run_id,
-                    revoked=loaded.get((key[1], key[2]), False), records=records))
+                    revoked=loaded.get((key[1], key[2])), records=records))
                 result.settled.add(key)
             con.begin()
             try:
