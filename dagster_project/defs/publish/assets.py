@@ -5,10 +5,10 @@ import os
 from datetime import timedelta
 
 import dagster as dg
-from dagster_dbt import get_asset_key_for_model
 
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.defs.transform.assets import DBT_SUMMARY, ENGINE_TAG, dbt_models
+from dagster_project.lean_dagster_dbt import get_asset_key_for_model
 from dagster_project.publish.release import MARTS, NotValidated, publish, require_pass
 
 MAX_AGE_DAYS = int(os.environ.get("TSDG_RELEASE_MAX_AGE_DAYS", "140"))

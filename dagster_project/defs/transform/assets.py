@@ -6,13 +6,18 @@ from functools import cached_property
 from importlib.metadata import version as installed_version
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from packaging import version
 
 from dagster_project import dbt_server, lake
 from dagster_project.config import DBT_PROJECT_DIR
 from dagster_project.dbt_manifest import BUILD_VARS, DBT_IN_BUILD
 from dagster_project.defs.resources import WarehouseResource
+from dagster_project.lean_dagster_dbt import (
+    DagsterDbtTranslator,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 from dagster_project.spark_engine import load_into_duckdb, spark_build_args
 
 DBT_SUMMARY = "last_dbt_build.json"
