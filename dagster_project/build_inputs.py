@@ -21,7 +21,9 @@ INPUTS = ("dagster_project", "registry", "expectations", "dbt/models", "dbt/macr
 SUFFIXES = {".py", ".yml", ".yaml", ".sql", ".json", ".csv", ".html", ".css"}
 
 
-def build_inputs(database: Path, today: date | None = None) -> dict:
+def project_sha256() -> str:
+    """One digest of every project file that can change what a build holds, and of the
+    contract in use."""
     digest = hashlib.sha256()
     for name in INPUTS:
         root = PROJECT_ROOT / name
@@ -32,7 +34,11 @@ def build_inputs(database: Path, today: date | None = None) -> dict:
             digest.update(path.read_bytes() + b"\0")
     # The contract in use, wherever it lives (a draft adopted from elsewhere included).
     digest.update(source_contract.SOURCES_REGISTRY_FILE.read_bytes())
+    return digest.hexdigest()
+
+
+def build_inputs(database: Path, today: date | None = None) -> dict:
     stat = database.stat() if database.exists() else None
-    return {"project_sha256": digest.hexdigest(),
+    return {"project_sha256": project_sha256(),
             "date": (today or date.today()).isoformat(),
             "warehouse_file": f"{stat.st_size} bytes, mtime {stat.st_mtime_ns}" if stat else None}

@@ -11,13 +11,23 @@ every warehouse, and the parse state made at setup (dbt_manifest.py) applies fro
 refresh on.
 """
 
+import json
 import os
 import sys
 from pathlib import Path
 
+# The models this build keeps as they are (model_reuse.py), a JSON list of names written by
+# the dbt asset beside the build's file.
+EXCLUDE_FILE = "dbt_exclude.json"
+
 
 def main() -> None:
     os.chdir(Path(os.environ["DBT_TARGET_PATH"]).resolve().parent)
+    # Excluded here, not in the arguments dagster-dbt is given: it would evaluate the
+    # selection with dbt in its own process (lean_dagster_dbt.py).
+    excluded = Path(EXCLUDE_FILE)
+    if sys.argv[1:2] == ["build"] and excluded.exists():
+        sys.argv += ["--exclude", *json.loads(excluded.read_text(encoding="utf-8"))]
     # dbt forked from the dbt server of the process that started this one, when it has one
     # (dbt_server.py: dbt imported and the project parsed once per process).
     from dagster_project.dbt_server import run_via_server

@@ -21,8 +21,11 @@
 {%- endmacro %}
 
 {# Keep the latest version of each record among the current files of `family`: later
-   quarter's file first, then later row. #}
+   quarter's file first, then later row. `relation` must be the family's raw table. #}
 {% macro latest_version(relation, key_columns, family) -%}
+    {#- The model reads only `family` (its raw table and, through current_files, its
+        lifecycle records): a build whose family did not change keeps it (model_reuse.py). -#}
+    {{- config(meta={'tsdg_family': family}) -}}
     select * except (version_rank)
     from (
         select

@@ -8,8 +8,10 @@ from importlib.metadata import version as installed_version
 import dagster as dg
 from packaging import version
 
-from dagster_project import dbt_server, lake
+from dagster_project import dbt_server, lake, model_reuse
+from dagster_project.build_inputs import project_sha256
 from dagster_project.config import DBT_PROJECT_DIR
+from dagster_project.dbt_in_build import EXCLUDE_FILE
 from dagster_project.dbt_manifest import BUILD_VARS, DBT_IN_BUILD
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.lean_dagster_dbt import (
@@ -55,19 +57,57 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     # the test suite (tests/integration/test_dbt_unit_tests.py), not in every refresh, as
     # dbt advises.
     dbt_server.start()  # started with the run by `tsdg refresh`; here for other launchers
+    project = project_sha256()
+    reuse = _plan_reuse(context, s, project)
     invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test",
                           "--vars", json.dumps(BUILD_VARS)], context=context,
                          target_path=target_path)
+    # Kept models come first: Dagster takes a multi-asset's outputs in dependency order,
+    # and a kept model reads only kept models.
+    yield from _kept(context, reuse)
     yield from invocation.stream()
-    _record_summary(invocation, s)
+    _record_summary(invocation, s, len(reuse.models))
+    if invocation.is_successful():
+        model_reuse.record(s.database, project)
 
 
-def _record_summary(invocation, s) -> None:
+def _plan_reuse(context, s, project: str) -> model_reuse.Reuse:
+    """The models of unchanged families kept as the last published build left them
+    (model_reuse.py), when the run builds every model; the list goes to tsdg-dbt."""
+    excluded = s.database.parent / EXCLUDE_FILE
+    excluded.unlink(missing_ok=True)
+    if set(context.selected_asset_keys) != set(context.assets_def.keys):
+        return model_reuse.Reuse(why_not="the run builds only some of the models")
+    reuse = model_reuse.plan(s.database, dbt_project.manifest_path, project)
+    if reuse.models:
+        excluded.write_text(json.dumps(reuse.models), encoding="utf-8")
+        context.log.info(f"{len(reuse.models)} models kept as the last published build left "
+                         f"them (no file of {', '.join(reuse.unchanged)} changed since, same "
+                         f"project): {', '.join(reuse.models)}")
+    else:
+        context.log.info(f"every model built: {reuse.why_not or 'no model reads only unchanged families'}")
+    return reuse
+
+
+def _kept(context, reuse: model_reuse.Reuse):
+    """A kept model is in the build as published before: its asset is current in this run
+    too, and the checks and the release downstream of it run."""
+    by_name = {key.path[-1]: key for key in context.assets_def.keys}
+    for name in reuse.models:
+        yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_key(
+            by_name[name]), metadata={"rebuilt": False, "kept": "built by an earlier "
+                                      "published run from the same inputs (no file of "
+                                      f"{', '.join(reuse.unchanged)} changed since)"})
+
+
+def _record_summary(invocation, s, kept: int = 0) -> None:
     """The publish step records what this build ran and how it ended."""
     results = invocation.get_artifact("run_results.json")["results"]
     # models and tests (not the on-run-start hook, which on DuckDB does nothing)
     summary = Counter(r["status"] for r in results
                       if r["unique_id"].split(".")[0] in ("model", "test"))
+    if kept:
+        summary["kept"] = kept
     (s.database.parent / DBT_SUMMARY).write_text(json.dumps(dict(summary)))
 
 
@@ -83,6 +123,7 @@ def _build_on_spark(context, dbt, warehouse, s):
     yield from invocation.stream()
     _record_summary(invocation, s)
     tables = load_into_duckdb(spark_dir, s.database)
+    model_reuse.forget(s.database)
     context.log.info(f"{len(tables)} tables built on Spark loaded into the build: "
                      + ", ".join(tables))
 
