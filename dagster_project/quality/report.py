@@ -25,6 +25,9 @@ def render(results: dict) -> str:
     ]
     for suite in results["suites"]:
         parts.append(f"<h2>{html.escape(suite['table'])}</h2><p>{html.escape(suite['description'])}</p>")
+        if "validated_by_run" in suite:  # a table this build kept (quality/carried.py)
+            parts.append("<p>Carried over: the table is unchanged since run "
+                         f"{html.escape(suite['validated_by_run'])} validated it.</p>")
         parts.append("<table><tr><th>rule</th><th>severity</th><th>result</th>"
                      "<th>unexpected</th><th>examples</th></tr>")
         for e in suite["expectations"]:

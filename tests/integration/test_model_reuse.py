@@ -85,6 +85,8 @@ def test_a_changed_family_a_changed_project_or_no_record_keeps_nothing_of_it(cop
 def test_kept_models_equal_building_every_model_again(copies, tmp_path):
     from dagster_project.refresh import refresh
 
+    validated_before = json.loads(
+        (copies.releases_dir / "latest" / "validation.json").read_text())["run_id"]
     county = sorted((copies.sources_dir / "county_submissions").glob("*.csv"))[0]
     county.write_bytes(county.read_bytes() + b"\n")  # new bytes: a new vintage
     lines = []
@@ -93,6 +95,15 @@ def test_kept_models_equal_building_every_model_again(copies, tmp_path):
     kept = sum(len(CHAINS[f]) for f in FAMILIES - {"county_submissions"})
     assert release["validation"]["dbt_build"]["kept"] == kept
     assert release["validation"]["dbt_build"]["success"] == 20 - kept  # the other models
+    # the kept staging tables' suites are carried over from the run that validated them
+    validation = json.loads((copies.releases_dir / "latest" / "validation.json").read_text())
+    carried = {r["table"]: r["validated_by_run"] for r in validation["suites"]
+               if "validated_by_run" in r}
+    assert set(carried) == {f"staging.{CHAINS[f][0]}" for f in FAMILIES - {"county_submissions"}}
+    assert release["validation"]["great_expectations"]["carried_suites"] == len(carried)
+    assert validation["expectations"] == sum(len(r["expectations"]) for r in validation["suites"])
+    assert len(validation["suites"]) == 8 and validation["passed"] is True
+    assert set(carried.values()) == {validated_before}  # the run that published the base
 
     # Every model built again, by dbt, on a copy of the warehouse that run published.
     again = tmp_path / "again"

@@ -34,7 +34,8 @@ def release(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> 
     summary_file = s.database.parent / DBT_SUMMARY
     validation = {
         "great_expectations": {k: results[k] for k in
-                               ("passed", "expectations", "errors", "warnings", "seconds")},
+                               ("passed", "expectations", "errors", "warnings", "seconds",
+                                                "carried_suites") if k in results},
         "dbt_build": json.loads(summary_file.read_text()) if summary_file.exists() else {},
         "dbt_engine": context.run.tags.get(ENGINE_TAG, "duckdb"),
         "passed": True,

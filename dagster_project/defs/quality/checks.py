@@ -4,11 +4,20 @@ import json
 
 import dagster as dg
 
+from dagster_project.dbt_in_build import EXCLUDE_FILE
 from dagster_project.defs.resources import WarehouseResource
+from dagster_project.quality.carried import carried, remember
 from dagster_project.quality.report import render
-from dagster_project.quality.validate import load_suites, validate
+from dagster_project.quality.validate import load_suites, summary, validate
 
 SUITES = load_suites()
+
+
+def _kept_tables(s) -> set[str]:
+    """The tables this run's dbt step kept as they were (model_reuse.py)."""
+    listed = s.database.parent / EXCLUDE_FILE
+    names = set(json.loads(listed.read_text(encoding="utf-8"))) if listed.exists() else set()
+    return {x["table"] for x in SUITES if x["table"].split(".")[-1] in names}
 
 
 def _asset_key(table: str) -> dg.AssetKey:
@@ -22,7 +31,16 @@ def _asset_key(table: str) -> dg.AssetKey:
 )
 def gx_validation(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
     s = warehouse.build(context)
-    results = validate(s.database, SUITES) | {"run_id": context.run.run_id}
+    kept = carried(s.database, _kept_tables(s))
+    to_run = [x for x in SUITES if x["name"] not in {r["suite"] for r in kept}]
+    fresh = validate(s.database, to_run)
+    if kept:
+        context.log.info(f"{len(kept)} suites' results carried over with the tables this "
+                         f"build kept: {', '.join(r['table'] for r in kept)}")
+    reports = sorted(fresh["suites"] + kept, key=lambda r: r["suite"])
+    results = {**fresh, **summary(reports), "carried_suites": len(kept),
+               "run_id": context.run.run_id}
+    remember(s.database, results, context.run.run_id)
     # The publish step reads this file and refuses to publish without an explicit pass.
     s.validation_file.write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
     s.validation_file.with_suffix(".html").write_text(render(results), encoding="utf-8")
@@ -36,5 +54,6 @@ def gx_validation(context: dg.AssetCheckExecutionContext, warehouse: WarehouseRe
             severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
             metadata={"expectations": len(suite["expectations"]), "failed": len(failed),
                       "failures": "\n".join(f"{e['severity']} {e['rule']}: {e['unexpected_count']}"
-                                            for e in failed) or "none"},
+                                            for e in failed) or "none",
+                      "validated_by_run": suite.get("validated_by_run", context.run.run_id)},
         )
