@@ -27,11 +27,16 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 )
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from sqlalchemy import event
 from sqlalchemy.pool import StaticPool
 
 # Databases kept open besides the index: a run's own is used by its run and by whoever
 # watches it in the UI; older runs' are opened again when someone reads them.
 RUN_SHARDS_KEPT = 4
+
+
+def _normal_sync(connection, _record) -> None:
+    connection.execute("pragma synchronous = normal")
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
@@ -52,6 +57,12 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 self.conn_string_for_shard(shard), poolclass=StaticPool,
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
                               "check_same_thread": False})
+            # Dagster's databases are in WAL mode; with synchronous NORMAL a commit is not
+            # flushed to disk (a checkpoint is): a killed process loses nothing, a power
+            # cut may lose the last events of the run history (the warehouse and releases
+            # are flushed by their own writers). About 1.6 ms less per event, 600 events a
+            # first tiny refresh.
+            event.listen(engine, "connect", _normal_sync)
             self._engines[shard] = engine
             runs = [s for s in self._engines if s != INDEX_SHARD_NAME]
             for old in runs[:-RUN_SHARDS_KEPT]:

@@ -34,6 +34,11 @@ def test_what_the_pooled_log_stores_the_default_one_reads(tmp_path):
     with instance_of(home) as instance:
         assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
         runs = [_materialize(instance, p) for p in ("a", "b", "c", "a", "b", "c", "a")]
+        # commits not flushed one by one (WAL, synchronous NORMAL = 1; Dagster's FULL = 2)
+        storage = instance.event_log_storage
+        with storage._connect(runs[-1]) as conn:
+            assert conn.exec_driver_sql("pragma synchronous").scalar() == 1
+            assert conn.exec_driver_sql("pragma journal_mode").scalar() == "wal"
     with dg.DagsterInstance.from_config(str(home)) as plain:
         assert type(plain.event_log_storage).__name__ == "SqliteEventLogStorage"
         assert [r.run_id for r in plain.get_runs()] == runs[::-1]

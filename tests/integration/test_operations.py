@@ -112,6 +112,27 @@ def test_a_sensor_without_cursor_counts_what_the_warehouse_holds_as_seen(tiny_re
     assert len(json.loads(cursor)) > 500
 
 
+def test_refresh_reads_a_loaded_file_again_only_when_its_size_or_time_changed(copies):
+    from dagster_project.ingest.changes import changed_quarters
+
+    assert changed_quarters(copies) == ([], [])
+    bli = copies.sources_dir / "labour_insurance" / "bli_11308.csv"
+    landed = bli.stat()
+    data = bli.read_bytes()
+    # other bytes, same size, the time it was loaded with: taken for the version loaded
+    # (the quick check of size and time, as rsync and the sensor's cursor make)
+    bli.write_bytes(data[:-2] + (b"9\n" if data[-2:] != b"9\n" else b"8\n"))
+    os.utime(bli, ns=(landed.st_atime_ns, landed.st_mtime_ns))
+    assert bli.stat().st_size == landed.st_size and bli.read_bytes() != data
+    assert changed_quarters(copies) == ([], [])
+    # the same bytes written again (a new time): read, and recognised as the loaded version
+    bli.write_bytes(data)
+    assert changed_quarters(copies) == ([], [])
+    # other bytes at a new time: new
+    bli.write_bytes(data + b"\n")
+    assert changed_quarters(copies) == (["2024Q3"], ["labour_insurance"])
+
+
 def _mark(s, family, quarters):
     with duckdb.connect(str(s.working_database)) as con:
         con.execute(f"update raw.{family} set source_row = -1 where partition_key in "
