@@ -105,11 +105,16 @@ def _launch(s: Settings, progress, quarters: list[str], families: list[str],
             **({ENGINE_TAG: engine} if engine != "duckdb" else {})}
     started = time.monotonic()
     result = _execute(s, progress, tags, selection, workers)
-    materialized = Counter()
+    materialized, unchanged = Counter(), []
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":
+            metadata = event.event_specific_data.materialization.metadata
+            rebuilt = metadata.get("rebuilt")
+            if rebuilt is not None and rebuilt.value is False:  # model_reuse.py
+                unchanged.append(event.asset_key.to_user_string())
+                continue
             materialized[event.asset_key.to_user_string()] += 1
-            kept = event.event_specific_data.materialization.metadata.get("kept_failing_files")
+            kept = metadata.get("kept_failing_files")
             if kept and kept.value != "none":
                 progress(f"  KEPT (loaded before; fail the contract as it now is; "
                          f"`tsdg revalidate --apply` to refuse them):\n{kept.value}")
@@ -121,6 +126,9 @@ def _launch(s: Settings, progress, quarters: list[str], families: list[str],
                 progress(f"  check {check.check_name} failed ({check.severity.value})")
     for key, n in materialized.items():
         progress(f"  materialized {key}" + (f" ({n} partitions)" if n > 1 else ""))
+    if unchanged:
+        progress(f"  kept as the last release's build left them (their families' files "
+                 f"unchanged; not built or validated again): {', '.join(unchanged)}")
     progress(f"run {result.run_id}: {'ok' if result.success else 'FAILED'} in "
              f"{time.monotonic() - started:.1f} s")
     return result

@@ -91,6 +91,10 @@ def test_kept_models_equal_building_every_model_again(copies, tmp_path):
     county.write_bytes(county.read_bytes() + b"\n")  # new bytes: a new vintage
     lines = []
     assert refresh(copies, progress=lines.append) == 0, "\n".join(lines)
+    said = [line for line in lines if line.startswith("  kept as")]
+    assert len(said) == 1 and all(m in said[0] for f in FAMILIES - {"county_submissions"}
+                                  for m in CHAINS[f])
+    assert not [line for line in lines if "materialized" in line and "stg_training" in line]
     release = json.loads((copies.releases_dir / "latest" / "manifest.json").read_text())
     kept = sum(len(CHAINS[f]) for f in FAMILIES - {"county_submissions"})
     assert release["validation"]["dbt_build"]["kept"] == kept
