@@ -69,13 +69,6 @@ def _execute(s: Settings, progress, tags: dict, selection: list, workers: int):
     from dagster_project.defs.resources import WarehouseResource
 
     if workers == 1:
-        from dagster_project import dbt_server
-        from dagster_project.quality.validate import warm
-
-        # dbt and GX of this run are forked from servers of this process: they import dbt
-        # and GX (and parse the project) now, on the other core, while the run ingests.
-        dbt_server.start()
-        warm()
         job = refresh_job_for(WarehouseResource(sources_dir=str(s.sources_dir),
                                                 warehouse_dir=str(s.warehouse_dir)))
         return job.execute_in_process(instance=instance(s), tags=tags, raise_on_error=False,
@@ -97,6 +90,16 @@ def _launch(s: Settings, progress, quarters: list[str], families: list[str],
             engine: str = "duckdb", workers: int = 1):
     """One run of the refresh job: the ingest of `families` over `quarters` (if any),
     then the registry, dbt, the GX checks and the release."""
+    if workers == 1:
+        from dagster_project import dbt_server
+        from dagster_project.quality.validate import warm
+
+        # dbt and GX of this run are forked from servers of this process: they import dbt
+        # and GX (and parse the project) now, on the other core, while this process loads
+        # the definitions and the run ingests (an incremental run reaches dbt seconds after
+        # it starts, and waited there for the server's parse when it started later).
+        dbt_server.start()
+        warm()
     from dagster_project.defs.operations.jobs import DOWNSTREAM_KEYS, range_tags
     from dagster_project.defs.transform.assets import ENGINE_TAG
 
