@@ -29,6 +29,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.config import DUCKDB_CONFIG
+from dagster_project.write_audit_publish import writer
 
 FAMILY_META = "tsdg_family"
 RECORD = "meta.dbt_inputs"
@@ -121,7 +122,7 @@ def plan(database: Path, manifest_path: Path, project: str) -> Reuse:
 
 def record(database: Path, project: str) -> None:
     """After a successful build: what its models were built from."""
-    with duckdb.connect(str(database), config=DUCKDB_CONFIG) as con:
+    with writer(database) as con:
         now = digests(con)
         con.execute("create schema if not exists meta")
         con.execute(f"create or replace table {RECORD} (family varchar, inputs_digest varchar, "
@@ -133,5 +134,5 @@ def record(database: Path, project: str) -> None:
 
 def forget(database: Path) -> None:
     """A build whose models were made elsewhere (Spark): the next one builds everything."""
-    with duckdb.connect(str(database), config=DUCKDB_CONFIG) as con:
+    with writer(database) as con:
         con.execute(f"drop table if exists {RECORD}")

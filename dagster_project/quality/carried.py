@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.config import DUCKDB_CONFIG
+from dagster_project.write_audit_publish import writer
 
 TABLE = "meta.validated"
 
@@ -39,7 +40,7 @@ def remember(database: Path, results: dict, run_id: str) -> None:
     rows = [(r["suite"], r["table"], json.dumps(
         r if "validated_by_run" in r else {**r, "validated_by_run": run_id}, ensure_ascii=False))
         for r in results["suites"]]
-    with duckdb.connect(str(database), config=DUCKDB_CONFIG) as con:
+    with writer(database) as con:
         con.execute("create schema if not exists meta")
         con.execute(f"create or replace table {TABLE} (suite varchar, table_name varchar, "
                     "report varchar)")
