@@ -29,6 +29,8 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.config import DUCKDB_CONFIG
+from dagster_project.dbt_in_build import EXCLUDE_FILE
+from dagster_project.lib.duckdb_tables import table_names
 from dagster_project.write_audit_publish import writer
 
 FAMILY_META = "tsdg_family"
@@ -45,14 +47,9 @@ class Reuse:
     why_not: str = ""                                   # when nothing is kept: why
 
 
-def _tables(con) -> set[str]:
-    return {r[0] for r in con.execute(
-        "select table_schema || '.' || table_name from information_schema.tables").fetchall()}
-
-
 def digests(con) -> dict[str, str]:
     """{family: digest of its lifecycle records and its raw table's row count}."""
-    tables = _tables(con)
+    tables = table_names(con)
     if f"{RAW_SOURCE}.{LIFECYCLE_TABLE}" not in tables:
         return {}
     rows = con.execute(f"""
@@ -69,7 +66,7 @@ def digests(con) -> dict[str, str]:
 
 
 def recorded(con) -> dict[str, tuple[str, str]]:
-    if RECORD not in _tables(con):
+    if RECORD not in table_names(con):
         return {}
     return {f: (d, p) for f, d, p in con.execute(
         f"select family, inputs_digest, project_sha256 from {RECORD}").fetchall()}
@@ -80,9 +77,9 @@ def reusable_models(manifest: dict, unchanged: set[str]) -> list[str]:
     and the registry, each after the models it reads."""
     sources = {uid: (s["source_name"], s["name"]) for uid, s in manifest["sources"].items()}
     models = {uid: n for uid, n in manifest["nodes"].items() if n["resource_type"] == "model"}
-    kept: dict[str, None] = {}  # in the order found: a model after the models it reads
+    kept: dict[str, None] = {}  # in the order found
     grew = True
-    while grew:  # until no more can be added: a model after the models it reads
+    while grew:  # until no more can be added (the manifest's order is not dependency order)
         grew = False
         for uid, node in models.items():
             if uid in kept:
@@ -118,6 +115,20 @@ def plan(database: Path, manifest_path: Path, project: str) -> Reuse:
         return Reuse(why_not="every family's files changed")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     return Reuse(unchanged=sorted(unchanged), models=reusable_models(manifest, unchanged))
+
+
+def hand_over(build_dir: Path, models: list[str]) -> None:
+    """The models this build keeps, for tsdg-dbt (which excludes them) and the GX check
+    (which carries their suites' results over): a list beside the build's file."""
+    listed = build_dir / EXCLUDE_FILE
+    listed.unlink(missing_ok=True)
+    if models:
+        listed.write_text(json.dumps(models), encoding="utf-8")
+
+
+def kept_models(build_dir: Path) -> set[str]:
+    listed = build_dir / EXCLUDE_FILE
+    return set(json.loads(listed.read_text(encoding="utf-8"))) if listed.exists() else set()
 
 
 def record(database: Path, project: str) -> None:

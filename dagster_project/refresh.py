@@ -24,6 +24,7 @@ from dagster_project.defs.partitions import quarterly
 from dagster_project.event_log_storage import instance_of
 from dagster_project.ingest.changes import changed_quarters
 from dagster_project.ingest.files import landed_files
+from dagster_project.lib.duckdb_tables import table_names
 from dagster_project.lib.redact import safe_text
 from dagster_project.lib.rules import texts
 from dagster_project.lib.source_contract import family_names
@@ -142,9 +143,7 @@ def _report_quarantined(database: Path, quarantine_dir: Path, run_id: str, progr
     if not database.exists():
         return
     with duckdb.connect(str(database), read_only=True) as con:
-        tables = {r[0] for r in con.execute("select table_schema || '.' || table_name "
-                                            "from information_schema.tables").fetchall()}
-        if "raw.landed_files" not in tables:
+        if "raw.landed_files" not in table_names(con):
             return
         rows = con.execute("""select file_name, state_reason, quarantine_report from raw.landed_files
                               where state = 'quarantined' and run_id = ? order by family, file_name""",

@@ -16,6 +16,7 @@ from dagster_project.defs.partitions import quarterly
 from dagster_project.ingest.files import digest_of, irregular_entries, landed_files, strays
 from dagster_project.ingest.lifecycle import received_at
 from dagster_project.ingest.orders import refusals
+from dagster_project.lib.duckdb_tables import table_names
 from dagster_project.lib.source_contract import family_names
 
 
@@ -30,9 +31,7 @@ def received(s: Settings) -> dict[tuple[str, str, str], tuple[int, datetime]]:
         return {}
     try:
         with duckdb.connect(str(s.working_database), read_only=True) as con:
-            tables = {r[0] for r in con.execute("select table_schema || '.' || table_name "
-                                                "from information_schema.tables").fetchall()}
-            if "raw.landed_files" not in tables:
+            if "raw.landed_files" not in table_names(con):
                 return {}
             return {(f, n, h): (size, at) for f, n, h, size, at in con.execute(
                 """select family, file_name, file_sha256, size_bytes, received_at

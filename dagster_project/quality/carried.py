@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.config import DUCKDB_CONFIG
+from dagster_project.lib.duckdb_tables import table_names
 from dagster_project.write_audit_publish import writer
 
 TABLE = "meta.validated"
@@ -25,8 +26,7 @@ def carried(database: Path, kept_tables: set[str]) -> list[dict]:
     if not kept_tables:
         return []
     with duckdb.connect(str(database), read_only=True, config=DUCKDB_CONFIG) as con:
-        if not con.execute("select count(*) from information_schema.tables where "
-                           "table_schema || '.' || table_name = ?", [TABLE]).fetchone()[0]:
+        if TABLE not in table_names(con):
             return []
         rows = con.execute(f"select report from {TABLE} where table_name in "
                            f"({', '.join('?' * len(kept_tables))}) order by suite",

@@ -35,7 +35,7 @@ def release(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> 
     validation = {
         "great_expectations": {k: results[k] for k in
                                ("passed", "expectations", "errors", "warnings", "seconds",
-                                                "carried_suites") if k in results},
+                                "carried_suites")},
         "dbt_build": json.loads(summary_file.read_text()) if summary_file.exists() else {},
         "dbt_engine": context.run.tags.get(ENGINE_TAG, "duckdb"),
         "passed": True,

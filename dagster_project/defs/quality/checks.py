@@ -4,8 +4,8 @@ import json
 
 import dagster as dg
 
-from dagster_project.dbt_in_build import EXCLUDE_FILE
 from dagster_project.defs.resources import WarehouseResource
+from dagster_project.model_reuse import kept_models
 from dagster_project.quality.carried import carried, remember
 from dagster_project.quality.report import render
 from dagster_project.quality.validate import load_suites, summary, validate
@@ -15,8 +15,7 @@ SUITES = load_suites()
 
 def _kept_tables(s) -> set[str]:
     """The tables this run's dbt step kept as they were (model_reuse.py)."""
-    listed = s.database.parent / EXCLUDE_FILE
-    names = set(json.loads(listed.read_text(encoding="utf-8"))) if listed.exists() else set()
+    names = kept_models(s.database.parent)
     return {x["table"] for x in SUITES if x["table"].split(".")[-1] in names}
 
 

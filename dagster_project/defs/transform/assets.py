@@ -11,7 +11,6 @@ from packaging import version
 from dagster_project import dbt_server, lake, model_reuse
 from dagster_project.build_inputs import project_sha256
 from dagster_project.config import DBT_PROJECT_DIR
-from dagster_project.dbt_in_build import EXCLUDE_FILE
 from dagster_project.dbt_manifest import BUILD_VARS, DBT_IN_BUILD
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.lean_dagster_dbt import (
@@ -74,13 +73,12 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
 def _plan_reuse(context, s, project: str) -> model_reuse.Reuse:
     """The models of unchanged families kept as the last published build left them
     (model_reuse.py), when the run builds every model; the list goes to tsdg-dbt."""
-    excluded = s.database.parent / EXCLUDE_FILE
-    excluded.unlink(missing_ok=True)
     if set(context.selected_asset_keys) != set(context.assets_def.keys):
-        return model_reuse.Reuse(why_not="the run builds only some of the models")
-    reuse = model_reuse.plan(s.database, dbt_project.manifest_path, project)
+        reuse = model_reuse.Reuse(why_not="the run builds only some of the models")
+    else:
+        reuse = model_reuse.plan(s.database, dbt_project.manifest_path, project)
+    model_reuse.hand_over(s.database.parent, reuse.models)
     if reuse.models:
-        excluded.write_text(json.dumps(reuse.models), encoding="utf-8")
         context.log.info(f"{len(reuse.models)} models kept as the last published build left "
                          f"them (no file of {', '.join(reuse.unchanged)} changed since, same "
                          f"project): {', '.join(reuse.models)}")
