@@ -7,6 +7,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from dagster_project.lib.freed_memory import scrubbed
 from dagster_project.lib.quarters import quarter_keys
 from dagster_project.lib.roc_dates import ROC_OFFSET
 from dagster_project.lib.source_contract import door
@@ -145,7 +146,14 @@ def read_landed(landed: "LandedFile") -> bytes:
         size = os.fstat(f.fileno()).st_size
         if size > limit:
             raise BadFile(f"too large: {size:,} bytes, the limit for this family is {limit:,}")
-        return f.read(limit + 1)
+        # A buffer of the file's size, not the limit's: Python allocates what read() is
+        # asked for, and freed memory is overwritten in full (lib/freed_memory).
+        data = f.read(size + 1)
+        if len(data) > size:  # it grew since: read on, up to the limit
+            data += f.read(limit + 1 - len(data))
+        if len(data) > limit:
+            raise BadFile(f"too large: more than {limit:,} bytes, the limit for this family")
+        return data
 
 
 def digest_of(path: Path) -> tuple[str | None, int]:
@@ -155,7 +163,8 @@ def digest_of(path: Path) -> tuple[str | None, int]:
     except BadFile:
         return None, path.lstat().st_size
     digest, size = hashlib.sha256(), 0
-    with os.fdopen(fd, "rb") as f:
+    # A person-level file's blocks hold raw IDs: freed, they are overwritten.
+    with scrubbed(), os.fdopen(fd, "rb") as f:
         while block := f.read(1 << 20):
             digest.update(block)
             size += len(block)

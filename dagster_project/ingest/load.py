@@ -6,6 +6,7 @@ vintages of a submission keep their rows (marked superseded in raw.landed_files)
 """
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from dagster_project.ingest.problems import (
     whole_file,
 )
 from dagster_project.ingest.quarantine import quarantine
+from dagster_project.lib.freed_memory import scrubbed
 from dagster_project.lib.pseudonym import load_key, sql_pads
 from dagster_project.lib.redact import ID_SHAPE_SQL, MASK, safe_text
 from dagster_project.lib.source_contract import door
@@ -348,6 +350,15 @@ def load_partitions(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: s
 def _load_clean(con, family: str, groups: list[tuple[str, list[LandedFile]]], pads,
                 quarantine_dir: Path, run_id: str, log: Callable[[str], None],
                 refusals: dict) -> list[PartitionLoad]:
+    # A person-level file's bytes, read and freed within: freed memory is overwritten.
+    with scrubbed() if door().is_person_level(family) else nullcontext():
+        return _load_clean_scrubbed(con, family, groups, pads, quarantine_dir, run_id, log,
+                                    refusals)
+
+
+def _load_clean_scrubbed(con, family: str, groups: list[tuple[str, list[LandedFile]]], pads,
+                         quarantine_dir: Path, run_id: str, log: Callable[[str], None],
+                         refusals: dict) -> list[PartitionLoad]:
     """A PartitionLoad per group [(partition, files)]: every good file loaded, none of a bad
     one. Each try is one transaction. A file it refuses is quarantined (outside the
     transaction: the record must stay), or kept if it was loaded before and no order

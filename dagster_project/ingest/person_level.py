@@ -7,8 +7,9 @@ blank line, without a pass over every line. A quarter's files, or several quarte
 bytes bounded in load.py), or one by one when any of them fails. Dates and
 county names are normalised once per distinct value: dates written in a plain shape in SQL
 (lib/roc_dates.sql_dates), the others and county names with the Python parsers every family
-uses; IDs are checked and replaced by an HMAC pseudonym in SQL, so raw IDs exist
-only in memory.
+uses; IDs are checked and replaced by an HMAC pseudonym in SQL. All of it happens in a
+DuckDB of its own, in memory and unable to spill, whose freed memory is overwritten
+(_door_database): raw IDs exist only there, never in a database that writes a file.
 """
 
 import contextlib
@@ -17,14 +18,17 @@ import io
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import duckdb
 from fsspec.implementations.memory import MemoryFileSystem
 
+from dagster_project.config import INGEST_MEMORY_LIMIT
 from dagster_project.ingest.files import BadFile, LandedFile, as_utf8
 from dagster_project.ingest.problems import FileRejected, FilesRejected, Problem, whole_file
 from dagster_project.lib.counties import UnknownCounty, resolve_county
+from dagster_project.lib.freed_memory import scrubbed
 from dagster_project.lib.national_id import SQL_MACRO
 from dagster_project.lib.pseudonym import SQL_EXPRESSION
 from dagster_project.lib.reference import branches
@@ -403,33 +407,49 @@ def load_files(con: duckdb.DuckDBPyConnection, files: list[tuple[LandedFile, byt
         raise SeveralFiles() from None
 
 
+@contextlib.contextmanager
+def _door_database() -> Iterator[duckdb.DuckDBPyConnection]:
+    """The one DuckDB that ever holds raw IDs: in memory, with nowhere to spill (a spilled
+    block is a file), closed after each pass. Only pseudonymised rows leave it, as Arrow,
+    into the caller's database, whose buffers never held a raw ID and, the memory this one
+    frees being overwritten (lib/freed_memory), cannot inherit one."""
+    with scrubbed():
+        door_con = duckdb.connect(":memory:", config={"memory_limit": INGEST_MEMORY_LIMIT,
+                                                      "temp_directory": ""})
+        try:
+            yield door_con
+        finally:
+            door_con.close()
+
+
 def _load(con, files: list[tuple[LandedFile, bytes, str, str]], family: PersonFamily,
           pads: tuple[bytes, bytes]) -> list[int]:
-    try:
-        _read_into_src(con, [(landed, data) for landed, data, _, _ in files], family)
-        con.execute(SQL_MACRO)
-        _value_maps(con, family)
-        rejections = _problems(con, [landed for landed, _, _, _ in files], family)
+    with _door_database() as door_con:
+        _read_into_src(door_con, [(landed, data) for landed, data, _, _ in files], family)
+        door_con.execute(SQL_MACRO)
+        _value_maps(door_con, family)
+        rejections = _problems(door_con, [landed for landed, _, _, _ in files], family)
         if len(files) == 1 and rejections:
             raise rejections[0]
         if rejections:
             raise FilesRejected(rejections)
         inner, outer = pads
-        con.execute(
-            f"""insert into {family.table}
-                select f.partition_key, f.file, f.sha, source_row, {family.select}
+        door_rows = door_con.sql(
+            f"""select f.partition_key, f.file, f.sha, source_row, {family.select}
                 from ({_normalised(family)}) as n
                 join (select unnest($indexes) as file_index, unnest($paths) as file,
                              unnest($shas) as sha, unnest($partitions) as partition_key) as f
                 using (file_index)""",
-            {"indexes": list(range(len(files))),
-             "paths": [str(landed.path) for landed, _, _, _ in files],
-             "shas": [sha for _, _, sha, _ in files],
-             "partitions": [partition for _, _, _, partition in files],
-             "inner_pad": inner, "outer_pad": outer})
-        counts = dict(con.execute("select file_index, count(*) from src group by all").fetchall())
+            params={"indexes": list(range(len(files))),
+                    "paths": [str(landed.path) for landed, _, _, _ in files],
+                    "shas": [sha for _, _, sha, _ in files],
+                    "partitions": [partition for _, _, _, partition in files],
+                    "inner_pad": inner, "outer_pad": outer}).to_arrow_reader()
+        con.register("door_rows", door_rows)
+        try:
+            con.execute(f"insert into {family.table} select * from door_rows")
+        finally:
+            con.unregister("door_rows")
+        counts = dict(door_con.execute("select file_index, count(*) from src group by all").fetchall())
         return [counts.get(i, 0) for i in range(len(files))]
-    finally:
-        # After a failed statement the caller rolls the aborted transaction back.
-        with contextlib.suppress(duckdb.TransactionException):
-            con.execute("drop view if exists src; drop table if exists src_rows")
+

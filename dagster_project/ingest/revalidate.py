@@ -13,6 +13,7 @@ read-only. Messages name rule, row and column, never a person-level row's conten
 
 import csv
 import shutil
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from dagster_project.ingest.load import (
     read_checked,
 )
 from dagster_project.ingest.problems import FileRejected, FilesRejected, rejections_of
+from dagster_project.lib.freed_memory import scrubbed
 from dagster_project.lib.pseudonym import load_key, sql_pads
 from dagster_project.lib.rules import texts
 from dagster_project.lib.source_contract import door
@@ -176,9 +178,11 @@ def revalidate(s: Settings, family: str | None = None, progress=print) -> list[V
             checked[i] = "refused", f"the family {fam} is no longer in the contract"
         else:
             by_family.setdefault(fam, []).append((i, Path(source), sha))
-    for fam, items in by_family.items():
-        _check_family(scratch, fam, items, pads, checked)
-        progress(f"  checked {len(checked)} of {len(rows)} files ({fam})")
+    # Person-level files' bytes are read and freed within: freed memory is overwritten.
+    with scrubbed() if person_level else nullcontext():
+        for fam, items in by_family.items():
+            _check_family(scratch, fam, items, pads, checked)
+            progress(f"  checked {len(checked)} of {len(rows)} files ({fam})")
     verdicts = []
     for i, (fam, name, source, sha, vintage, received, loaded, state, reason, later) in enumerate(rows):
         now, rule = checked[i]

@@ -138,3 +138,25 @@ def test_the_scan_would_find_a_leak(poisoned, tmp_path):
     found = leaks(tmp_path, ids)
     assert set(found) == {"log.txt", "x.duckdb"}
     assert Path(tmp_path / "x.duckdb").exists()
+
+
+def test_raw_ids_live_only_in_a_database_in_memory_that_cannot_spill():
+    """A byte of a file written by a process that held raw IDs can carry one (a column
+    segment's slack; a block spilled to the temp directory): the one DuckDB that reads a
+    person-level file has no file and nowhere to spill, and what it frees is overwritten."""
+    import duckdb
+
+    from dagster_project.ingest.person_level import _door_database
+    from dagster_project.lib.freed_memory import scrubbing
+
+    with _door_database() as door_con:
+        assert scrubbing()
+        [(path,)] = door_con.execute("select path from duckdb_databases() "
+                                     "where not internal").fetchall()
+        assert path is None  # in memory
+        assert door_con.execute("select current_setting('temp_directory')").fetchone() == ("",)
+        door_con.execute("set memory_limit = '32MB'")
+        with pytest.raises(duckdb.OutOfMemoryException):  # refused, not written to disk
+            door_con.execute("create table t as select md5(i::varchar) || md5((i + 1)::varchar) "
+                             "as k from range(3000000) r(i) order by k")
+    assert not scrubbing()
