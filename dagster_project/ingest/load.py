@@ -323,8 +323,9 @@ def load_partition(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: st
     the caller has listed the family's folder already."""
     files = files_for_partition(sources_dir, family, partition) if files is None else files
     pads = sql_pads(load_key(key_file)) if door().is_person_level(family) else None
-    [load] = _load_clean(con, family, [(partition, files)], pads, quarantine_dir, run_id, log,
-                         refusals or {})
+    with _scrubbed_for(family):
+        [load] = _load_clean(con, family, [(partition, files)], pads, quarantine_dir, run_id,
+                             log, refusals or {})
     return load
 
 
@@ -341,24 +342,22 @@ def load_partitions(con: duckdb.DuckDBPyConnection, sources_dir: Path, family: s
     files = landed_files(sources_dir, family)[0] if files is None else files
     pads = sql_pads(load_key(key_file)) if door().is_person_level(family) else None
     loads: list[PartitionLoad] = []
-    for chunk in _chunks([(p, [f for f in files if p in f.partitions]) for p in partitions]):
-        loads += _load_clean(con, family, chunk, pads, quarantine_dir, run_id, log,
-                             refusals or {})
+    with _scrubbed_for(family):
+        for chunk in _chunks([(p, [f for f in files if p in f.partitions]) for p in partitions]):
+            loads += _load_clean(con, family, chunk, pads, quarantine_dir, run_id, log,
+                                 refusals or {})
     return loads
+
+
+def _scrubbed_for(family: str):
+    """A person-level family's files are read, and their bytes freed, within: what they
+    free is overwritten (lib/freed_memory)."""
+    return scrubbed() if door().is_person_level(family) else nullcontext()
 
 
 def _load_clean(con, family: str, groups: list[tuple[str, list[LandedFile]]], pads,
                 quarantine_dir: Path, run_id: str, log: Callable[[str], None],
                 refusals: dict) -> list[PartitionLoad]:
-    # A person-level file's bytes, read and freed within: freed memory is overwritten.
-    with scrubbed() if door().is_person_level(family) else nullcontext():
-        return _load_clean_scrubbed(con, family, groups, pads, quarantine_dir, run_id, log,
-                                    refusals)
-
-
-def _load_clean_scrubbed(con, family: str, groups: list[tuple[str, list[LandedFile]]], pads,
-                         quarantine_dir: Path, run_id: str, log: Callable[[str], None],
-                         refusals: dict) -> list[PartitionLoad]:
     """A PartitionLoad per group [(partition, files)]: every good file loaded, none of a bad
     one. Each try is one transaction. A file it refuses is quarantined (outside the
     transaction: the record must stay), or kept if it was loaded before and no order

@@ -452,4 +452,3 @@ def _load(con, files: list[tuple[LandedFile, bytes, str, str]], family: PersonFa
             con.unregister("door_rows")
         counts = dict(door_con.execute("select file_index, count(*) from src group by all").fetchall())
         return [counts.get(i, 0) for i in range(len(files))]
-

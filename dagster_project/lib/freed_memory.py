@@ -8,14 +8,16 @@ SQLite its page buffers. Inside `scrubbed()`, glibc's M_PERTURB fills every bloc
 (and every block handed out) with a constant byte, so what the door freed cannot reach a
 later writer of the same process.
 
-Only for the door's own work, not for the whole process: switched on everywhere, it made a
-tiny refresh 15 s → 200 s (every large allocation of Dagster, dbt and GX touched in full).
-Blocks of at most 1 KiB that glibc keeps per thread (tcache) are not filled; they are only
+Only for the door's own work, not for the whole process: it fills every large block handed
+out in full, which costs where a caller asks for more than it uses (reading a file into a
+buffer of the size limit did: a tiny refresh 15 s → 200 s, until files.read_landed asked
+for the file's size). Blocks of at most 1 KiB that glibc keeps per thread (tcache) are not filled; they are only
 ever handed to allocations as small, and no writer puts such a block on disk whole.
 """
 
 import ctypes
 import ctypes.util
+import functools
 import threading
 import traceback
 from collections.abc import Iterator
@@ -33,12 +35,20 @@ _lock = threading.Lock()
 _open = {"windows": 0}
 
 
-def _mallopt(value: int) -> bool:
+@functools.cache
+def _libc():
+    """The C library, found once (finding it runs ldconfig: a millisecond a window, and
+    the change scan opens one per file it hashes). None where it has no mallopt."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(M_PERTURB, value))
-    except (OSError, AttributeError):
-        return False
+        return libc if hasattr(libc, "mallopt") else None
+    except OSError:
+        return None
+
+
+def _mallopt(value: int) -> bool:
+    libc = _libc()
+    return libc is not None and bool(libc.mallopt(M_PERTURB, value))
 
 
 @contextmanager

@@ -2,7 +2,6 @@
 
 import logging
 import warnings
-from contextlib import nullcontext
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -17,7 +16,6 @@ from dagster_project.ingest.load import load_partitions, refuse_irregular, refus
 from dagster_project.ingest.quarantine import purge_resolved
 from dagster_project.ingest.workspace import merged, open_workspace
 from dagster_project.lake import stage_partition
-from dagster_project.lib.freed_memory import scrubbed
 from dagster_project.lib.source_contract import door, family_names
 
 # A line per file or per quarter would be an event each in the run's event log, each a
@@ -50,35 +48,32 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
         refusals = orders.refusals(s)
         settled = {k for k in refusals if k[0] == family
                    and not (s.sources_dir / family / k[1]).is_file()}  # gone: moot
-        # A person-level family's files hold raw IDs: from the first read to the merge,
-        # memory freed is overwritten (lib/freed_memory).
-        with scrubbed() if door().is_person_level(family) else nullcontext():
-            space = open_workspace(s.database, family, s.quarantine_dir)
-            with duckdb.connect(str(space), config=INGEST_DUCKDB_CONFIG) as con:
-                good, misnamed = landed_files(s.sources_dir, family)  # the folder listed once
-                misnamed += strays(s.sources_dir, family)
-                quarantined += refuse_irregular(con, family, irregular_entries(s.sources_dir, family),
-                                                s.quarantine_dir, context.run.run_id)
-                quarantined += refuse_misnamed(con, family, misnamed, s.quarantine_dir, context.run.run_id)
-                resubmitted: dict[str, int] = {}  # a yearly file feeds four quarters: named once
-                for load in load_partitions(con, s.sources_dir, family, context.partition_keys,
-                                            s.key_file, s.quarantine_dir, context.run.run_id,
-                                            log=FILE_LOG.debug, refusals=refusals, files=good):
-                    quarantined += load.quarantined
-                    kept += load.kept
-                    settled |= load.settled
-                    rows += sum(load.rows.values())
-                    files += len(load.rows)
-                    resubmitted |= {name: v for name, v in load.vintages.items() if v > 1}
-                again = ", ".join(f"{name} (vintage {v})" for name, v in resubmitted.items())
-                context.log.info(f"{family}: {files} files, {rows} rows over "
-                                 f"{len(context.partition_keys)} quarter(s)"
-                                 + (f"; resubmissions: {again}" if again else ""))
-            with merged(s.database, space, family, s.quarantine_dir) as con:
-                for partition in context.partition_keys:
-                    stage_partition(con, s.database.parent, family, partition)
-                purged = purge_resolved(con, s.quarantine_dir, door().retention_days, datetime.now(UTC)
-                                        .replace(tzinfo=None))
+        space = open_workspace(s.database, family, s.quarantine_dir)
+        with duckdb.connect(str(space), config=INGEST_DUCKDB_CONFIG) as con:
+            good, misnamed = landed_files(s.sources_dir, family)  # the folder listed once
+            misnamed += strays(s.sources_dir, family)
+            quarantined += refuse_irregular(con, family, irregular_entries(s.sources_dir, family),
+                                            s.quarantine_dir, context.run.run_id)
+            quarantined += refuse_misnamed(con, family, misnamed, s.quarantine_dir, context.run.run_id)
+            resubmitted: dict[str, int] = {}  # a yearly file feeds four quarters: named once
+            for load in load_partitions(con, s.sources_dir, family, context.partition_keys,
+                                        s.key_file, s.quarantine_dir, context.run.run_id,
+                                        log=FILE_LOG.debug, refusals=refusals, files=good):
+                quarantined += load.quarantined
+                kept += load.kept
+                settled |= load.settled
+                rows += sum(load.rows.values())
+                files += len(load.rows)
+                resubmitted |= {name: v for name, v in load.vintages.items() if v > 1}
+            again = ", ".join(f"{name} (vintage {v})" for name, v in resubmitted.items())
+            context.log.info(f"{family}: {files} files, {rows} rows over "
+                             f"{len(context.partition_keys)} quarter(s)"
+                             + (f"; resubmissions: {again}" if again else ""))
+        with merged(s.database, space, family, s.quarantine_dir) as con:
+            for partition in context.partition_keys:
+                stage_partition(con, s.database.parent, family, partition)
+            purged = purge_resolved(con, s.quarantine_dir, door().retention_days, datetime.now(UTC)
+                                    .replace(tzinfo=None))
         for path in purged:
             context.log.info(f"purged quarantined original {path.name}: a corrected "
                              f"resubmission loaded over {door().retention_days} days ago")
