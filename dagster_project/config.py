@@ -22,6 +22,12 @@ DUCKDB_CONFIG = {"memory_limit": DUCKDB_MEMORY_LIMIT}
 # 1 GB, no slower. A lower limit for the ingest alone keeps every process within 2 GiB.
 INGEST_MEMORY_LIMIT = os.environ.get("TSDG_INGEST_MEMORY_LIMIT", "1GB")
 INGEST_DUCKDB_CONFIG = {"memory_limit": INGEST_MEMORY_LIMIT}
+# While a person-level pass is checked, two DuckDBs share the ingest process: the door's
+# own, in memory (ingest/person_level.py: it reads, checks and pseudonymises, and cannot
+# spill, so it keeps INGEST_MEMORY_LIMIT), and the family's workspace, which only receives
+# the pass's pseudonymised rows and may spill. With 1 GB each, scale 10 peaked at 2,183 MiB.
+WORKSPACE_MEMORY_LIMIT = os.environ.get("TSDG_WORKSPACE_MEMORY_LIMIT", "384MB")
+WORKSPACE_DUCKDB_CONFIG = {"memory_limit": WORKSPACE_MEMORY_LIMIT}
 # The warehouse's DuckDB file, and a build's copy of it (builds/<run id>/).
 DATABASE_NAME = "tsdg.duckdb"
 

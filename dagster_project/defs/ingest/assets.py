@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import duckdb
 
-from dagster_project.config import INGEST_DUCKDB_CONFIG
+from dagster_project.config import WORKSPACE_DUCKDB_CONFIG
 from dagster_project.defs.partitions import quarterly
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.ingest import orders
@@ -49,7 +49,7 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
         settled = {k for k in refusals if k[0] == family
                    and not (s.sources_dir / family / k[1]).is_file()}  # gone: moot
         space = open_workspace(s.database, family, s.quarantine_dir)
-        with duckdb.connect(str(space), config=INGEST_DUCKDB_CONFIG) as con:
+        with duckdb.connect(str(space), config=WORKSPACE_DUCKDB_CONFIG) as con:
             good, misnamed = landed_files(s.sources_dir, family)  # the folder listed once
             misnamed += strays(s.sources_dir, family)
             quarantined += refuse_irregular(con, family, irregular_entries(s.sources_dir, family),
