@@ -35,7 +35,9 @@ def figures_as_of(s: Settings, as_of: str, out: Path, progress=print) -> int:
         progress(f"building the indicators as of vintage {moment:%Y-%m-%d %H:%M:%S} on a scratch copy")
         completed = subprocess.run(
             [DBT_EXECUTABLE, "run", "--quiet", "--select", "+indicator_values",
-             "--vars", json.dumps({"vintage_as_of": moment.strftime("%Y-%m-%d %H:%M:%S")}),
+             # The whole moment, microseconds included: truncated to the second, files loaded
+             # later in that second (the newest vintage, typically) fell out of the build.
+             "--vars", json.dumps({"vintage_as_of": moment.isoformat(sep=" ")}),
              "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
              "--target-path", str(Path(scratch) / "target")],
             env={**os.environ, "DO_NOT_TRACK": "1", "TSDG_DATABASE": str(database),

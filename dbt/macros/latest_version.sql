@@ -1,5 +1,5 @@
 {# The files whose rows count: the current vintage of every submission of `family`, or,
-   with --vars '{vintage_as_of: "YYYY-MM-DD HH:MM:SS"}', the newest vintage the warehouse
+   with --vars '{vintage_as_of: "YYYY-MM-DD HH:MM:SS[.ffffff]"}', the newest vintage the warehouse
    had taken in by that time (figures as of an earlier vintage). #}
 {% macro current_files(family) -%}
     {%- set as_of = var('vintage_as_of', none) -%}
