@@ -1,11 +1,13 @@
 """Operating the warehouse from Dagster: the quarterly schedule, the landing sensor, a
-backfill of exactly two quarters, and one writer at a time."""
+backfill of exactly two quarters, one writer at a time and readers that only ever see
+whole releases."""
 
 import json
 import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -175,15 +177,49 @@ def test_a_dagster_run_is_refused_while_a_refresh_writes(copies):
     assert copies.working_database.read_bytes() == before
 
 
-def test_two_concurrent_refreshes_one_publishes_one_is_refused(copies):
+READER = textwrap.dedent("""
+    import sys, time, duckdb, pathlib, json
+    releases, deadline = pathlib.Path(sys.argv[1]), time.time() + float(sys.argv[2])
+    stop = pathlib.Path(sys.argv[3])  # the refreshes are over: reading on proves nothing
+    seen, errors = set(), []
+    while time.time() < deadline and not stop.exists():
+        try:
+            folder = (releases / "latest").resolve()
+            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+            with duckdb.connect(str(folder / "release.duckdb"), read_only=True) as con:
+                n = con.sql("select count(*) from marts.indicator_values").fetchall()[0][0]
+            if n != manifest["row_counts"]["marts.indicator_values"]:
+                errors.append(f"{folder.name}: {n} rows, manifest says otherwise")
+            seen.add(folder.name)
+        except Exception as exc:
+            errors.append(repr(exc))
+    print(json.dumps({"seen": sorted(seen), "errors": errors}))
+""")
+
+
+def test_two_concurrent_refreshes_one_publishes_one_is_refused_and_readers_see_only_whole_releases(
+        copies, tmp_path):
+    """Two `tsdg refresh` processes at once: one publishes, one is refused; a reader
+    polling `latest` all the while sees only whole releases, across the switch."""
     releases_before = set(os.listdir(copies.releases_dir))
+    first_release = (copies.releases_dir / "latest").resolve().name
+    stop = tmp_path / "refreshes-done"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(copies.releases_dir), "300",
+                               str(stop)], stdout=subprocess.PIPE, text=True)
     env = {**os.environ, "TSDG_SOURCES_DIR": str(copies.sources_dir),
            "TSDG_WAREHOUSE_DIR": str(copies.warehouse_dir)}
     # backfills: with nothing landed, a plain refresh has nothing to do and starts no run
     command = [sys.executable, "-m", "dagster_project.cli", "refresh", "--quarters", "2024Q2"]
     first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     second = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    outputs = [p.communicate(timeout=900)[0] for p in (first, second)]
+    try:
+        outputs = [p.communicate(timeout=900)[0] for p in (first, second)]
+    finally:
+        stop.touch()
+    report = json.loads(reader.communicate(timeout=200)[0])
+    assert report["errors"] == []
+    assert first_release in report["seen"]
+    assert len(report["seen"]) >= 2  # it read across a switch of `latest`
     codes = sorted(p.returncode for p in (first, second))
     assert codes == [0, 3], outputs
     assert any("another refresh is running" in o for o in outputs)

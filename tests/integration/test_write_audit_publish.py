@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 from datetime import date
 from pathlib import Path
 
@@ -42,7 +41,14 @@ def _figures(s) -> list[tuple]:
                           from marts.indicator_values order by all""").fetchall()
 
 
-def test_a_county_workbook_breaking_a_within_row_rule_is_refused_at_the_door(copies):
+@pytest.fixture(scope="module")
+def refused_at_the_door(tiny_refreshed, tmp_path_factory):
+    """One refresh of a private copy carrying three defects the door refuses: a county
+    workbook breaking a within-row rule, a labour-insurance month missing a county and
+    another with a negative count."""
+    from conftest import copy_of
+
+    copies = copy_of(tiny_refreshed, tmp_path_factory.mktemp("door"))
     previous, figures = (copies.releases_dir / "latest").resolve(), _figures(copies)
     workbook = next(p for p in sorted((copies.sources_dir / "county_submissions").glob("*_113Q2.xlsx")))
     wb = load_workbook(workbook)
@@ -52,19 +58,6 @@ def test_a_county_workbook_breaking_a_within_row_rule_is_refused_at_the_door(cop
     data[4].value = str(parse_count(data[3].value) + 5)  # 社勞政聯合服務人數 > 有就業意願轉介人數
     wb.save(workbook)
 
-    code, output = _refresh(copies)
-    assert code == 0, output
-    row = header_row[0].row + 1
-    assert (f"QUARANTINED {workbook.name}: sheet 填報表, row {row}, column 社勞政聯合服務人數: "
-            f"社勞政聯合服務人數 cannot exceed 有就業意願轉介人數") in output
-    # a new release; the county's earlier vintage stays in use, so every figure is as before
-    assert (copies.releases_dir / "latest").resolve() != previous
-    assert _figures(copies) == figures
-    assert not list((copies.warehouse_dir / "builds").iterdir())
-
-
-def test_a_month_missing_a_county_and_a_negative_count_are_refused_at_the_door(copies):
-    previous, figures = (copies.releases_dir / "latest").resolve(), _figures(copies)
     li = copies.sources_dir / "labour_insurance"
     _rewrite_csv(li / "bli_11203.csv",
                  lambda t: "\n".join(line for line in t.splitlines()
@@ -78,13 +71,32 @@ def test_a_month_missing_a_county_and_a_negative_count_are_refused_at_the_door(c
     _rewrite_csv(li / "bli_11304.csv", negative_deaths)
     code, output = _refresh(copies)
     assert code == 0, output
+    return copies, previous, figures, workbook, header_row[0].row + 1, output
+
+
+def test_a_county_workbook_breaking_a_within_row_rule_is_refused_at_the_door(refused_at_the_door):
+    _, _, _, workbook, row, output = refused_at_the_door
+    assert (f"QUARANTINED {workbook.name}: sheet 填報表, row {row}, column 社勞政聯合服務人數: "
+            f"社勞政聯合服務人數 cannot exceed 有就業意願轉介人數") in output
+    assert not workbook.exists()
+
+
+def test_a_month_missing_a_county_and_a_negative_count_are_refused_at_the_door(refused_at_the_door):
+    copies, _, _, _, _, output = refused_at_the_door
+    li = copies.sources_dir / "labour_insurance"
     assert "QUARANTINED bli_11203.csv: column 縣市: no row for 臺東縣 in measure" in output
     assert "QUARANTINED bli_11304.csv: row " in output
     assert "column 數值: a count cannot be negative" in output
     assert not (li / "bli_11203.csv").exists() and not (li / "bli_11304.csv").exists()
-    # both months keep their earlier vintage: nothing changed in the figures
+
+
+def test_files_refused_at_the_door_leave_a_new_release_with_every_figure_as_before(refused_at_the_door):
+    """Each refused file's submission keeps its earlier vintage: a new release, every figure
+    as before, no build left behind."""
+    copies, previous, figures, *_ = refused_at_the_door
     assert (copies.releases_dir / "latest").resolve() != previous
     assert _figures(copies) == figures
+    assert not list((copies.warehouse_dir / "builds").iterdir())
 
 
 def test_a_defect_of_the_warehouse_itself_blocks_publication(copies, release_digest):
@@ -132,46 +144,6 @@ def test_a_second_refresh_is_refused_while_one_runs(copies):
         code, output = _refresh(copies)
     assert code == 3
     assert "another refresh is running" in output
-
-
-READER = textwrap.dedent("""
-    import sys, time, duckdb, pathlib, json
-    releases, deadline = pathlib.Path(sys.argv[1]), time.time() + float(sys.argv[2])
-    stop = pathlib.Path(sys.argv[3])  # the refreshes are over: reading on proves nothing
-    seen, errors = set(), []
-    while time.time() < deadline and not stop.exists():
-        try:
-            folder = (releases / "latest").resolve()
-            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-            with duckdb.connect(str(folder / "release.duckdb"), read_only=True) as con:
-                n = con.sql("select count(*) from marts.indicator_values").fetchall()[0][0]
-            if n != manifest["row_counts"]["marts.indicator_values"]:
-                errors.append(f"{folder.name}: {n} rows, manifest says otherwise")
-            seen.add(folder.name)
-        except Exception as exc:
-            errors.append(repr(exc))
-    print(json.dumps({"seen": sorted(seen), "errors": errors}))
-""")
-
-
-def test_readers_see_only_whole_releases_while_two_refreshes_run(copies, tmp_path):
-    stop = tmp_path / "refreshes-done"
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(copies.releases_dir), "300",
-                               str(stop)], stdout=subprocess.PIPE, text=True)
-    time.sleep(2)
-    first_release = (copies.releases_dir / "latest").resolve().name
-    try:
-        for _ in range(2):  # backfills: with nothing changed, a plain refresh would not run
-            lines = []
-            assert refresh(copies, progress=lines.append, quarters=["2024Q2"]) == 0, \
-                "\n".join(lines)
-    finally:
-        stop.touch()
-    out, _ = reader.communicate(timeout=200)
-    report = json.loads(out)
-    assert report["errors"] == []
-    assert first_release in report["seen"]
-    assert len(report["seen"]) >= 2  # it read across a switch of `latest`
 
 
 def _landed(s) -> list[tuple]:
