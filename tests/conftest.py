@@ -48,7 +48,26 @@ def pytest_collection_modifyitems(config, items):
         marked = [i for i, name in enumerate(LONG_TIERS) if item.get_closest_marker(name)]
         return marked[0] if marked else len(LONG_TIERS)
 
-    items.sort(key=tier)  # stable: collection order within a tier
+    # Within the default tier: one test on the tiny warehouse first (its worker builds it,
+    # ~15 s), then the tests that need no tiny sample (the other worker runs them instead of
+    # waiting on the build's lock), then the module groups (a refresh each: long units go
+    # out early, so that no worker is left with one at the end), then the rest.
+    def needs_tiny(item) -> bool:
+        return bool({"tiny_sample", "tiny_refreshed"} & set(getattr(item, "fixturenames", ())))
+
+    starter = next((item for item in items if not tier(item) < len(LONG_TIERS)
+                    and "tiny_refreshed" in getattr(item, "fixturenames", ())), None)
+
+    def order(item) -> tuple[int, int]:
+        if tier(item) < len(LONG_TIERS):
+            return tier(item), 0
+        if item is starter:
+            return tier(item), 0
+        if not needs_tiny(item):
+            return tier(item), 1
+        return tier(item), 2 if _uses_module_fixture(item) else 3
+
+    items.sort(key=order)  # stable: collection order within each
     for item in items:
         if item.get_closest_marker("e2e"):
             item.add_marker(pytest.mark.xdist_group("e2e"))
