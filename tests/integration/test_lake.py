@@ -45,7 +45,12 @@ def test_the_lake_holds_every_row_of_every_raw_table_by_quarter(tiny_refreshed):
     assert "person_key" in columns and not {"national_id", "id_number", "身分證字號"} & columns
 
 
-def test_a_resubmission_replaces_its_quarter_and_a_blocked_build_changes_nothing(copies):
+def test_a_resubmission_replaces_its_quarter_and_a_blocked_build_changes_nothing(
+        copies, release_digest):
+    """A resubmitted month rewrites its quarter of the lake alone. Then a defect of the
+    warehouse itself — rows no door would let in (a county code outside counties.csv, a
+    measure code outside its codelist, as a faulty load would leave) — fails blocking checks
+    of the gate: nothing is published, the lake and `latest` stay as they were."""
     lake = lake_dir(copies.warehouse_dir)
     before = _digests(lake)
     resubmitted = copies.sources_dir / "labour_insurance" / "bli_11304.csv"  # 2024-04: 2024Q2
@@ -65,15 +70,28 @@ def test_a_resubmission_replaces_its_quarter_and_a_blocked_build_changes_nothing
         (copies.warehouse_dir / "builds").glob("*/lake"))
 
     # A build that ingests a quarter and is then blocked leaves the lake as it was.
-    with duckdb.connect(str(copies.working_database)) as con:
+    published = release_digest(copies)
+    with duckdb.connect(str(copies.working_database)) as con:  # 2024Q3: not re-ingested
         con.execute("""insert into raw.labour_insurance by name
                        select * replace ('99999' as county_code) from raw.labour_insurance
-                       where period_month = '2024-08-01' and county_code = '63000'""")  # 2024Q3: not re-ingested
+                       where period_month = '2024-08-01' and county_code = '63000'""")
+        # and a measure code outside the registry's codelist (checked against registry.codelists)
+        con.execute("""insert into raw.labour_insurance by name
+                       select * replace ('BOGUS_MEASURE' as measure_code) from raw.labour_insurance
+                       where period_month = '2024-09-01' and county_code = '63000' limit 1""")
     resubmitted.write_bytes(resubmitted.read_bytes() + b"\n")
-    assert refresh(copies, progress=lambda _: None) == 1
+    lines = []
+    assert refresh(copies, progress=lines.append) == 1, "\n".join(lines)
+    output = "\n".join(lines)
+    assert "publication blocked" in output
+    assert "county_code in counties.csv" in output
+    assert "measure_code in its codelist (registry/sources.yml)" in output
+    assert release_digest(copies) == published
     assert _digests(lake) == after
-    failed = max((copies.warehouse_dir / "failed").iterdir(), key=lambda p: p.stat().st_mtime)
+    [failed] = list((copies.warehouse_dir / "failed").iterdir())
+    assert (failed / "validation.html").exists()
     assert (failed / "lake" / "labour_insurance" / "partition_key=2024Q2" / PART).is_file()
+    assert not list((copies.warehouse_dir / "builds").iterdir())
 
 
 def test_a_quarter_is_exchanged_whole(tmp_path):

@@ -113,6 +113,9 @@ def test_kept_models_equal_building_every_model_again(copies, tmp_path):
     again = tmp_path / "again"
     again.mkdir()
     shutil.copy2(copies.working_database, again / DATABASE_NAME)
+    # from the setup's parse state, as every build starts (test_dbt_parse_state.py)
+    (again / "dbt_target").mkdir()
+    shutil.copy2(MANIFEST.parent / "partial_parse.msgpack", again / "dbt_target")
     env = {**os.environ, "DBT_TARGET_PATH": str(again / "dbt_target"),
            "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR), "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)}
     done = subprocess.run([DBT_IN_BUILD, "build", "--exclude-resource-type", "unit_test",
