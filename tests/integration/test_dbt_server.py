@@ -21,62 +21,89 @@ from dagster_project.config import DBT_PROJECT_DIR
 from dagster_project.dbt_manifest import BUILD_VARS, DBT_IN_BUILD
 
 LS = ["ls", "--resource-type", "model", "--output", "name", "--quiet"]
-# A parent process that starts (or not) a dbt server, then runs tsdg-dbt with the
-# arguments given and exits with its code; tsdg-dbt looks for its parent's server.
+# A parent process that starts (or not) a dbt server, then runs tsdg-dbt once per call
+# given (a target folder and arguments each), and prints each call's exit code and
+# output; tsdg-dbt looks for its parent's server. One server serves all of a parent's
+# calls, as one serves all of a run's dbt invocations.
 PARENT = f"""
-import subprocess, sys
+import json, os, subprocess, sys
 from dagster_project import dbt_server
 if sys.argv[1] == "server":
     dbt_server.start()
-sys.exit(subprocess.run([{DBT_IN_BUILD!r}, *sys.argv[2:]]).returncode)
+answers = []
+for target, args in json.loads(sys.argv[2]):
+    done = subprocess.run([{DBT_IN_BUILD!r}, *args], capture_output=True, text=True,
+                          env={{**os.environ, "DBT_TARGET_PATH": target}})
+    answers.append((done.returncode, done.stdout, done.stderr[-2000:]))
+print(json.dumps(answers))
 """
 
 
-def _dbt(tmp_path: Path, server: bool, args: list[str], name: str):
-    target = tmp_path / name / "target"
-    target.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DBT_TARGET_PATH": str(target), "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
+def _dbt(tmp_path: Path, server: bool, calls: dict[str, list[str]]) -> dict[str, tuple]:
+    """{name: (exit code, stdout, stderr tail, target folder)} of each call, by name."""
+    targets = {name: tmp_path / ("server" if server else "alone") / name / "target"
+               for name in calls}
+    for target in targets.values():
+        target.mkdir(parents=True)
+    env = {**os.environ, "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
            "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR), "DO_NOT_TRACK": "1"}
-    done = subprocess.run([sys.executable, "-c", PARENT, "server" if server else "alone", *args],
-                          env=env, capture_output=True, text=True, timeout=300)
-    return done, target
+    done = subprocess.run(
+        [sys.executable, "-c", PARENT, "server" if server else "alone",
+         json.dumps([(str(targets[name]), args) for name, args in calls.items()])],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    answers = json.loads(done.stdout.splitlines()[-1])
+    return {name: (*answer, targets[name]) for name, answer in zip(calls, answers, strict=True)}
 
 
-def test_forked_dbt_answers_as_dbt_alone_and_parses_only_when_the_parse_is_not_its_own(tmp_path):
-    builds = ["--vars", json.dumps(BUILD_VARS)]
-    alone, _ = _dbt(tmp_path, False, [*LS, *builds], "alone")
-    forked, forked_target = _dbt(tmp_path, True, [*LS, *builds], "forked")
-    other, other_target = _dbt(tmp_path, True, [*LS, "--vars", '{"tsdg_database": "x.duckdb"}'],
-                               "other_vars")
-    assert alone.returncode == forked.returncode == other.returncode == 0, forked.stderr[-2000:]
-    models = sorted(alone.stdout.split())
+BUILDS = ["--vars", json.dumps(BUILD_VARS)]
+CALLS = {"builds' vars": [*LS, *BUILDS],
+         "other vars": [*LS, "--vars", '{"tsdg_database": "x.duckdb"}'],
+         "no such command": ["no-such-command"],
+         "no such option": ["ls", "--no-such-option"]}
+
+
+@pytest.fixture(scope="module")
+def answers(tmp_path_factory) -> tuple[dict, dict]:
+    """The same calls to dbt alone and to dbt forked from one server."""
+    tmp_path = tmp_path_factory.mktemp("dbt_server")
+    alone = _dbt(tmp_path, False, {k: v for k, v in CALLS.items() if k != "other vars"})
+    return alone, _dbt(tmp_path, True, CALLS)
+
+
+def test_forked_dbt_answers_as_dbt_alone_and_parses_only_when_the_parse_is_not_its_own(answers):
+    alone, forked = answers
+    for name in ("builds' vars", "other vars"):
+        assert forked[name][0] == 0, forked[name][2]
+    assert alone["builds' vars"][0] == 0, alone["builds' vars"][2]
+    models = sorted(alone["builds' vars"][1].split())
     assert len(models) == 20 and "indicator_values" in models
-    assert sorted(forked.stdout.split()) == models == sorted(other.stdout.split())
+    assert sorted(forked["builds' vars"][1].split()) == models == sorted(forked["other vars"][1].split())
     # the builds' vars: the server's parse, no parse of its own (dbt writes its parse state
     # only when it parses); other vars: a parse of its own, as dbt alone would
-    assert not (forked_target / "partial_parse.msgpack").exists()
-    assert (other_target / "partial_parse.msgpack").exists()
+    assert not (forked["builds' vars"][3] / "partial_parse.msgpack").exists()
+    assert (forked["other vars"][3] / "partial_parse.msgpack").exists()
+    assert (alone["builds' vars"][3] / "partial_parse.msgpack").exists()
 
 
-@pytest.mark.parametrize("args", [["no-such-command"], ["ls", "--no-such-option"]])
-def test_forked_dbt_exits_with_dbts_own_code(tmp_path, args):
-    alone, _ = _dbt(tmp_path, False, args, "alone")
-    forked, _ = _dbt(tmp_path, True, args, "forked")
-    assert alone.returncode == forked.returncode == 2
+@pytest.mark.parametrize("name", ["no such command", "no such option"])
+def test_forked_dbt_exits_with_dbts_own_code(answers, name):
+    alone, forked = answers
+    assert alone[name][0] == forked[name][0] == 2
 
 
 def test_a_forked_build_has_closed_its_database_when_it_answers(tmp_path, tiny_refreshed):
     """The client returns only once the child has ended as dbt would: its database closed
     (checkpointed), so that the build's file alone holds what dbt wrote."""
-    database = tmp_path / "build" / "tsdg.duckdb"
-    database.parent.mkdir()
+    database = tmp_path / "server" / "build" / "tsdg.duckdb"  # the call's folder (_dbt)
+    database.parent.mkdir(parents=True)
     shutil.copy2(tiny_refreshed.working_database, database)
     with duckdb.connect(str(database)) as con:
         expected = con.execute("select count(*) from staging.stg_tallies__monthly").fetchone()
         con.execute("drop table staging.stg_tallies__monthly")
-    done, _ = _dbt(tmp_path, True, ["run", "--select", "stg_tallies__monthly",
-                                    "--vars", json.dumps(BUILD_VARS)], "build")
-    assert done.returncode == 0, done.stdout[-2000:]
+    [(code, out, _, _)] = _dbt(tmp_path, True, {"build": ["run", "--select", "stg_tallies__monthly",
+                                                         *BUILDS]}).values()
+    assert code == 0, out[-2000:]
     assert not Path(f"{database}.wal").exists()
     with duckdb.connect(str(database), read_only=True) as con:
         assert con.execute("select count(*) from staging.stg_tallies__monthly").fetchone() \
