@@ -193,7 +193,7 @@ READER = textwrap.dedent("""
             seen.add(folder.name)
         except Exception as exc:
             errors.append(repr(exc))
-        time.sleep(0.01)  # a reader polls; a busy loop took a core from the refreshes
+        time.sleep(0.05)  # a reader polls; a busy loop took a core from the refreshes
     print(json.dumps({"seen": sorted(seen), "errors": errors}))
 """)
 
