@@ -55,13 +55,12 @@ def pytest_collection_modifyitems(config, items):
     def needs_tiny(item) -> bool:
         return bool({"tiny_sample", "tiny_refreshed"} & set(getattr(item, "fixturenames", ())))
 
-    starter = next((item for item in items if not tier(item) < len(LONG_TIERS)
+    default = len(LONG_TIERS)
+    starter = next((item for item in items if tier(item) == default
                     and "tiny_refreshed" in getattr(item, "fixturenames", ())), None)
 
     def order(item) -> tuple[int, int]:
-        if tier(item) < len(LONG_TIERS):
-            return tier(item), 0
-        if item is starter:
+        if tier(item) < default or item is starter:
             return tier(item), 0
         if not needs_tiny(item):
             return tier(item), 1
