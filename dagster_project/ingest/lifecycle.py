@@ -179,17 +179,27 @@ def insert_records(con: duckdb.DuckDBPyConnection, records: list[dict]) -> None:
 
 def restore_quarantine_records(con: duckdb.DuckDBPyConnection, quarantine_dir: Path) -> int:
     """Quarantine reports are the durable record of refused files: a refresh whose build
-    was not published loses its warehouse rows but not the quarantined files and reports."""
-    restored = 0
-    for report in sorted(quarantine_dir.glob("*/*.report.json")) if quarantine_dir.exists() else []:
-        record = json.loads(report.read_text(encoding="utf-8"))["record"]
-        # An entry moved aside unread (a link, a pipe) has no digest: NULL matches NULL here.
-        known = con.execute("""select count(*) from raw.landed_files where family = ? and
-                               file_name = ? and file_sha256 is not distinct from ?
-                               and run_id = ?""",
-                            [record["family"], record["file_name"], record["file_sha256"],
-                             record["run_id"]]).fetchone()[0]
-        if not known:
-            insert_record(con, record)
-            restored += 1
-    return restored
+    was not published loses its warehouse rows but not the quarantined files and reports.
+    One query finds the reports' records the warehouse lacks, one insert restores them
+    (the quarantine grows with every refused file; a query per report was paid by every
+    family's ingest of every refresh)."""
+    reports = sorted(quarantine_dir.glob("*/*.report.json")) if quarantine_dir.exists() else []
+    records = [json.loads(report.read_text(encoding="utf-8"))["record"] for report in reports]
+    if not records:
+        return 0
+    key = ("family", "file_name", "file_sha256", "run_id")
+    # An entry moved aside unread (a link, a pipe) has no digest: NULL matches NULL here.
+    known = set(con.execute("""
+        select l.family, l.file_name, l.file_sha256, l.run_id from raw.landed_files as l
+        join (select unnest(?::varchar[]) as family, unnest(?::varchar[]) as file_name,
+                     unnest(?::varchar[]) as file_sha256, unnest(?::varchar[]) as run_id) as r
+          on l.family = r.family and l.file_name = r.file_name
+         and l.file_sha256 is not distinct from r.file_sha256 and l.run_id = r.run_id""",
+        [[record[c] for record in records] for c in key]).fetchall())
+    missing = {}
+    for record in records:
+        missing.setdefault(tuple(record[c] for c in key), record)  # each file's record once
+    missing = [record for k, record in missing.items() if k not in known]
+    if missing:
+        insert_records(con, missing)
+    return len(missing)
