@@ -1,5 +1,5 @@
 """Validate before publishing: real refreshes (Dagster, dbt, GX) on copies of the session's
-sample and warehouse, each with one kind of damage."""
+sample and warehouse, each with one kind of damage (the door's refusals share one refresh)."""
 
 import csv
 import json
