@@ -196,10 +196,10 @@ def restore_quarantine_records(con: duckdb.DuckDBPyConnection, quarantine_dir: P
           on l.family = r.family and l.file_name = r.file_name
          and l.file_sha256 is not distinct from r.file_sha256 and l.run_id = r.run_id""",
         [[record[c] for record in records] for c in key]).fetchall())
-    missing = {}
+    by_key = {}
     for record in records:
-        missing.setdefault(tuple(record[c] for c in key), record)  # each file's record once
-    missing = [record for k, record in missing.items() if k not in known]
+        by_key.setdefault(tuple(record[c] for c in key), record)  # each file's record once
+    missing = [record for k, record in by_key.items() if k not in known]
     if missing:
         insert_records(con, missing)
     return len(missing)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import pytest
@@ -39,8 +40,15 @@ print(json.dumps(answers))
 """
 
 
-def _dbt(tmp_path: Path, server: bool, calls: dict[str, list[str]]) -> dict[str, tuple]:
-    """{name: (exit code, stdout, stderr tail, target folder)} of each call, by name."""
+class Answer(NamedTuple):
+    code: int
+    out: str
+    err: str  # its tail
+    target: Path
+
+
+def _dbt(tmp_path: Path, server: bool, calls: dict[str, list[str]]) -> dict[str, Answer]:
+    """Each call's answer, by name."""
     targets = {name: tmp_path / ("server" if server else "alone") / name / "target"
                for name in calls}
     for target in targets.values():
@@ -53,7 +61,8 @@ def _dbt(tmp_path: Path, server: bool, calls: dict[str, list[str]]) -> dict[str,
         env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     answers = json.loads(done.stdout.splitlines()[-1])
-    return {name: (*answer, targets[name]) for name, answer in zip(calls, answers, strict=True)}
+    return {name: Answer(*answer, targets[name])
+            for name, answer in zip(calls, answers, strict=True)}
 
 
 BUILDS = ["--vars", json.dumps(BUILD_VARS)]
@@ -73,23 +82,22 @@ def answers(tmp_path_factory) -> tuple[dict, dict]:
 
 def test_forked_dbt_answers_as_dbt_alone_and_parses_only_when_the_parse_is_not_its_own(answers):
     alone, forked = answers
-    for name in ("builds' vars", "other vars"):
-        assert forked[name][0] == 0, forked[name][2]
-    assert alone["builds' vars"][0] == 0, alone["builds' vars"][2]
-    models = sorted(alone["builds' vars"][1].split())
+    for answer in (forked["builds' vars"], forked["other vars"], alone["builds' vars"]):
+        assert answer.code == 0, answer.err
+    models = sorted(alone["builds' vars"].out.split())
     assert len(models) == 20 and "indicator_values" in models
-    assert sorted(forked["builds' vars"][1].split()) == models == sorted(forked["other vars"][1].split())
+    assert sorted(forked["builds' vars"].out.split()) == models == sorted(forked["other vars"].out.split())
     # the builds' vars: the server's parse, no parse of its own (dbt writes its parse state
     # only when it parses); other vars: a parse of its own, as dbt alone would
-    assert not (forked["builds' vars"][3] / "partial_parse.msgpack").exists()
-    assert (forked["other vars"][3] / "partial_parse.msgpack").exists()
-    assert (alone["builds' vars"][3] / "partial_parse.msgpack").exists()
+    assert not (forked["builds' vars"].target / "partial_parse.msgpack").exists()
+    assert (forked["other vars"].target / "partial_parse.msgpack").exists()
+    assert (alone["builds' vars"].target / "partial_parse.msgpack").exists()
 
 
 @pytest.mark.parametrize("name", ["no such command", "no such option"])
 def test_forked_dbt_exits_with_dbts_own_code(answers, name):
     alone, forked = answers
-    assert alone[name][0] == forked[name][0] == 2
+    assert alone[name].code == forked[name].code == 2
 
 
 def test_a_forked_build_has_closed_its_database_when_it_answers(tmp_path, tiny_refreshed):
@@ -101,9 +109,8 @@ def test_a_forked_build_has_closed_its_database_when_it_answers(tmp_path, tiny_r
     with duckdb.connect(str(database)) as con:
         expected = con.execute("select count(*) from staging.stg_tallies__monthly").fetchone()
         con.execute("drop table staging.stg_tallies__monthly")
-    [(code, out, _, _)] = _dbt(tmp_path, True, {"build": ["run", "--select", "stg_tallies__monthly",
-                                                         *BUILDS]}).values()
-    assert code == 0, out[-2000:]
+    build = _dbt(tmp_path, True, {"build": ["run", "--select", "stg_tallies__monthly", *BUILDS]})
+    assert build["build"].code == 0, build["build"].out[-2000:]
     assert not Path(f"{database}.wal").exists()
     with duckdb.connect(str(database), read_only=True) as con:
         assert con.execute("select count(*) from staging.stg_tallies__monthly").fetchone() \

@@ -85,8 +85,7 @@ def test_the_landing_sensor_requests_exactly_the_new_partitions_once(tiny_sample
 
 def test_a_sensor_request_runs_as_one_run_that_publishes(copies):
     """The daemon launches the request as the job with its tags and selection."""
-    from dagster_project.definitions import ALL_ASSETS, gx_validation, resources
-    from dagster_project.defs.operations.jobs import refresh_job
+    from dagster_project.definitions import refresh_job_for
 
     bli = copies.sources_dir / "labour_insurance" / "bli_11304.csv"
     bli.write_bytes(bli.read_bytes() + b"\n")  # new content, same figures
@@ -95,8 +94,7 @@ def test_a_sensor_request_runs_as_one_run_that_publishes(copies):
     previous = (copies.releases_dir / "latest").resolve()
     warehouse = WarehouseResource(sources_dir=str(copies.sources_dir),
                                   warehouse_dir=str(copies.warehouse_dir))
-    job = dg.Definitions(assets=ALL_ASSETS, asset_checks=[gx_validation], jobs=[refresh_job],
-                         resources=resources(warehouse)).resolve_job_def(refresh_job.name)
+    job = refresh_job_for(warehouse)
     run = job.execute_in_process(tags=request.tags, asset_selection=request.asset_selection,
                                  instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     assert run.success

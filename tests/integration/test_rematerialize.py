@@ -15,15 +15,14 @@ def _table_digest(s, family):
 
 
 def test_rematerializing_a_partition_leaves_identical_tables(copies):
-    from dagster_project.definitions import ALL_ASSETS, gx_validation, resources
-    from dagster_project.defs.operations.jobs import DOWNSTREAM_KEYS, refresh_job
+    from dagster_project.definitions import refresh_job_for
+    from dagster_project.defs.operations.jobs import DOWNSTREAM_KEYS
     from dagster_project.defs.resources import WarehouseResource
 
     before = {f: _table_digest(copies, f) for f in ("training_rosters", "county_submissions")}
     warehouse = WarehouseResource(sources_dir=str(copies.sources_dir),
                                   warehouse_dir=str(copies.warehouse_dir))
-    job = dg.Definitions(assets=ALL_ASSETS, asset_checks=[gx_validation], jobs=[refresh_job],
-                         resources=resources(warehouse)).resolve_job_def(refresh_job.name)
+    job = refresh_job_for(warehouse)
     # A re-run as the UI starts one: the two families' 2024Q2 partition and the build.
     result = job.execute_in_process(
         partition_key="2024Q2", instance=dg.DagsterInstance.ephemeral(),

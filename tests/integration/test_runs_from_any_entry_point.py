@@ -21,15 +21,12 @@ FIGURES = ("indicator_values.csv", "indicator_progress.csv", "county_programme_q
 UI_RUN = textwrap.dedent("""
     import sys
     import dagster as dg
-    from dagster_project.definitions import ALL_ASSETS, gx_validation, resources
-    from dagster_project.defs.operations.jobs import range_tags, refresh_job
+    from dagster_project.definitions import refresh_job_for
+    from dagster_project.defs.operations.jobs import range_tags
     from dagster_project.defs.resources import WarehouseResource
 
     sources, warehouse, first, last = sys.argv[1:5]
-    job = dg.Definitions(
-        assets=ALL_ASSETS, asset_checks=[gx_validation], jobs=[refresh_job],
-        resources=resources(WarehouseResource(sources_dir=sources, warehouse_dir=warehouse)),
-    ).resolve_job_def(refresh_job.name)
+    job = refresh_job_for(WarehouseResource(sources_dir=sources, warehouse_dir=warehouse))
     result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(),
                                     tags=range_tags([first, last]), raise_on_error=False)
     sys.exit(0 if result.success else 1)
@@ -43,19 +40,16 @@ def _ui_run(s, first, last, **popen):
 
 
 def test_a_ui_run_publishes_the_same_figures_as_tsdg_refresh(tiny_sample, tiny_refreshed, tmp_path):
-    from dagster_project.definitions import ALL_ASSETS, gx_validation, resources
-    from dagster_project.defs.operations.jobs import range_tags, refresh_job
+    from dagster_project.definitions import refresh_job_for
+    from dagster_project.defs.operations.jobs import range_tags
     from dagster_project.defs.resources import WarehouseResource
 
     shutil.copytree(tiny_sample[0], tmp_path / "landing")
     s = settings(tmp_path / "landing", tmp_path / "warehouse")
     quarters = quarters_with_files(s)
     # UI_RUN's code, in this process (its imports are made): the kill below needs a process
-    job = dg.Definitions(
-        assets=ALL_ASSETS, asset_checks=[gx_validation], jobs=[refresh_job],
-        resources=resources(WarehouseResource(sources_dir=str(s.sources_dir),
-                                              warehouse_dir=str(s.warehouse_dir))),
-    ).resolve_job_def(refresh_job.name)
+    job = refresh_job_for(WarehouseResource(sources_dir=str(s.sources_dir),
+                                            warehouse_dir=str(s.warehouse_dir)))
     result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(),
                                     tags=range_tags([quarters[0], quarters[-1]]), raise_on_error=False)
     assert result.success, [e.message for e in result.all_events if e.is_failure][:3]
@@ -107,8 +101,7 @@ def test_a_ui_run_killed_mid_build_leaves_the_warehouse_and_latest_unchanged(cop
 
 
 def test_a_run_that_does_not_publish_never_reaches_the_working_warehouse(copies, release_digest):
-    from dagster_project.definitions import ALL_ASSETS, gx_validation, resources
-    from dagster_project.defs.operations.jobs import refresh_job
+    from dagster_project.definitions import refresh_job_for
     from dagster_project.defs.resources import WarehouseResource
 
     working_before, digest_before = copies.working_database.read_bytes(), release_digest(copies)
@@ -116,8 +109,7 @@ def test_a_run_that_does_not_publish_never_reaches_the_working_warehouse(copies,
     bli.write_bytes(bli.read_bytes() + b"\n")  # new content: the ingest writes
     warehouse = WarehouseResource(sources_dir=str(copies.sources_dir),
                                   warehouse_dir=str(copies.warehouse_dir))
-    job = dg.Definitions(assets=ALL_ASSETS, asset_checks=[gx_validation], jobs=[refresh_job],
-                         resources=resources(warehouse)).resolve_job_def(refresh_job.name)
+    job = refresh_job_for(warehouse)
     # The UI's "Materialize" on one partition of one family: ingest only, no release step.
     result = job.execute_in_process(partition_key="2024Q2", instance=dg.DagsterInstance.ephemeral(),
                                     asset_selection=[dg.AssetKey(["raw", "labour_insurance"])])
