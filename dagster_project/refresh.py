@@ -87,20 +87,23 @@ def _execute(s: Settings, progress, tags: dict, selection: list, workers: int):
     return result
 
 
+def _start_servers() -> None:
+    """dbt and GX of a run in this process are forked from servers of this process: they
+    import dbt and GX (and parse the project) now, on the other core, while this process
+    loads the definitions and the run ingests (an incremental run reaches dbt seconds after
+    it starts, and waited there for the server's parse when it started later). Both are
+    subprocesses (exec'd): they do not inherit the writer lock's file."""
+    from dagster_project import dbt_server
+    from dagster_project.quality.validate import warm
+
+    dbt_server.start()
+    warm()
+
+
 def _launch(s: Settings, progress, quarters: list[str], families: list[str],
             engine: str = "duckdb", workers: int = 1):
     """One run of the refresh job: the ingest of `families` over `quarters` (if any),
     then the registry, dbt, the GX checks and the release."""
-    if workers == 1:
-        from dagster_project import dbt_server
-        from dagster_project.quality.validate import warm
-
-        # dbt and GX of this run are forked from servers of this process: they import dbt
-        # and GX (and parse the project) now, on the other core, while this process loads
-        # the definitions and the run ingests (an incremental run reaches dbt seconds after
-        # it starts, and waited there for the server's parse when it started later).
-        dbt_server.start()
-        warm()
     from dagster_project.defs.operations.jobs import DOWNSTREAM_KEYS, range_tags
     from dagster_project.defs.transform.assets import ENGINE_TAG
 
@@ -220,23 +223,12 @@ def _standing_release(s: Settings) -> Path | None:
     return latest.resolve() if same else None
 
 
-def refresh(s: Settings, progress=print, quarters: list[str] | None = None,
-            engine: str = "duckdb", workers: int = 1) -> int:
-    """Write-audit-publish by the refresh job. `quarters` (a backfill) re-ingests exactly
-    those quarters of every family, changed or not; otherwise the families and quarters
-    with new or changed files are ingested. `engine` "spark" builds the models on Spark
-    (over the lake) instead of DuckDB; validation and publication are the same. `workers`
-    above 1 runs the job's steps as processes, up to that many at once (the families'
-    ingest side by side). 0 published, 1 blocked, 2 no sources, 3 busy."""
-    if not quarters_with_files(s):
-        progress(f"no source files under {s.sources_dir}")
-        return 2
-    try:  # answer "busy" before starting a run (the run takes the lock itself)
-        with refresh_lock(s):
-            pass
-    except RefreshBusy as exc:
-        progress(str(exc))
-        return 3
+def _prepare(s: Settings, progress, quarters: list[str] | None, engine: str,
+             workers: int) -> tuple[list[str], list[str]] | None:
+    """What the run will ingest, or None if the latest release stands; with the writer lock
+    held, so that a second refresh started meanwhile is answered "busy" at once instead of
+    starting servers and loading the definitions for a run that would be refused. The run
+    takes the lock itself (its build holds it while it lives)."""
     if quarters:
         families = family_names()
         progress(f"backfill: re-ingesting exactly {quarters[0]}..{quarters[-1]} "
@@ -254,9 +246,37 @@ def refresh(s: Settings, progress=print, quarters: list[str] | None = None,
                      "the same registry, models, checks and code, today; it stands (`--quarters` "
                      "re-ingests and rebuilds anyway)")
             progress(f"release: {standing}")
-            return 0
+            return None
     progress(f"then building marts (dbt build{' on Spark' if engine == 'spark' else ''}), "
              "validating (Great Expectations) and publishing")
+    if workers == 1:
+        _start_servers()
+    # Loading the definitions is most of a refresh's start (the servers import meanwhile):
+    # done here, under the lock, a racing refresh meets the lock rather than a gap.
+    import dagster_project.definitions  # noqa: F401
+    return quarters, families
+
+
+def refresh(s: Settings, progress=print, quarters: list[str] | None = None,
+            engine: str = "duckdb", workers: int = 1) -> int:
+    """Write-audit-publish by the refresh job. `quarters` (a backfill) re-ingests exactly
+    those quarters of every family, changed or not; otherwise the families and quarters
+    with new or changed files are ingested. `engine` "spark" builds the models on Spark
+    (over the lake) instead of DuckDB; validation and publication are the same. `workers`
+    above 1 runs the job's steps as processes, up to that many at once (the families'
+    ingest side by side). 0 published, 1 blocked, 2 no sources, 3 busy."""
+    if not quarters_with_files(s):
+        progress(f"no source files under {s.sources_dir}")
+        return 2
+    try:
+        with refresh_lock(s):
+            prepared = _prepare(s, progress, quarters, engine, workers)
+    except RefreshBusy as exc:
+        progress(str(exc))
+        return 3
+    if prepared is None:
+        return 0
+    quarters, families = prepared
     try:
         result = _launch(s, progress, quarters, families, engine, workers)
     except RefreshBusy as exc:  # another refresh took the lock first
