@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from leak_scan import is_quarantined_original, leaks, source_ids
+from leak_scan import _tokens_in_parquet, is_quarantined_original, leaks, source_ids
 
 from dagster_project.ingest.files import decode
 from dagster_project.refresh import refresh
@@ -135,9 +135,19 @@ def test_the_scan_would_find_a_leak(poisoned, tmp_path):
     (tmp_path / "log.txt").write_text(f"row 2: {some.lower()}\n")
     with duckdb.connect(str(tmp_path / "x.duckdb")) as con:
         con.execute("create table t as select ? as reason", [f"value '{some}'"])
+        # in the lake: any text column of a Parquet file, a struct's field included, is
+        # queried (compressed pages hide IDs from a byte scan)
+        for name, second, struct in (("second.parquet", some.lower(), "none"),
+                                     ("struct.parquet", "none", some)):
+            con.execute(f"""copy (select 1 as n, 'none' as first, '{second}' as second,
+                                         {{'inner': '{struct}'}} as s)
+                            to '{tmp_path / name}' (format parquet, compression zstd)""")
     found = leaks(tmp_path, ids)
-    assert set(found) == {"log.txt", "x.duckdb"}
+    assert set(found) == {"log.txt", "x.duckdb", "second.parquet", "struct.parquet"}
     assert Path(tmp_path / "x.duckdb").exists()
+    with duckdb.connect() as reader:
+        for name in ("second.parquet", "struct.parquet"):
+            assert _tokens_in_parquet(reader, tmp_path / name) == {some}, name
 
 
 def test_raw_ids_live_only_in_a_database_in_memory_that_cannot_spill():
