@@ -10,8 +10,6 @@ import glob
 import json
 import os
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -65,37 +63,20 @@ def load_into_duckdb(spark_dir: Path, database: Path) -> list[str]:
             files = spark_table(spark_dir, schema, name)
             con.execute(f"delete from {schema}.{name}")
             if glob.glob(files):  # a table with no rows may have no file
+                same_columns(con, f"{schema}.{name}", files)
                 con.execute(f"insert into {schema}.{name} by name "
                             f"select * from read_parquet('{files}')")
-        con.commit()
+        con.commit()  # not reached if a table differs: nothing of Spark's is loaded
     return [f"{schema}.{name}" for schema, name in tables]
 
 
-def build_on_spark(lake: Path, spark_dir: Path, progress: Callable[[str], None] = print,
-                   select: str | None = None) -> dict[str, str]:
-    """`dbt build --target spark` over a lake, outside Dagster (the tests, by hand);
-    returns {model or test: status}. Raises SparkBuildFailed, naming the failing nodes, if
-    any model errs."""
-    spark_dir.mkdir(parents=True, exist_ok=True)
-    command = [DBT_EXECUTABLE, *spark_build_args(lake, spark_dir), "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-               "--target-path", str(spark_dir / "target"), "--log-path", str(spark_dir / "logs")]
-    if select:
-        command += ["--select", select]
-    env = {**os.environ, "DO_NOT_TRACK": "1",
-           # Spark's own working files (metastore, Derby logs) go with the build, not the cwd
-           "SPARK_LOCAL_DIRS": str(spark_dir / "tmp")}
-    started = time.monotonic()
-    progress(f"dbt build --target spark over {lake} (a local Spark session)")
-    with open(spark_dir / "dbt.out", "w", encoding="utf-8") as out:
-        code = subprocess.run(command, env=env, cwd=spark_dir, stdout=out,
-                              stderr=subprocess.STDOUT).returncode
-    results = json.loads((spark_dir / "target" / "run_results.json").read_text())["results"] \
-        if (spark_dir / "target" / "run_results.json").exists() else []
-    statuses = {r["unique_id"]: r["status"] for r in results}
-    failed = sorted(k for k, v in statuses.items() if v in ("error", "fail", "runtime error"))
-    progress(f"dbt on Spark: {len(statuses)} nodes in {time.monotonic() - started:.0f} s, "
-             f"{len(failed)} failed (log: {spark_dir / 'dbt.out'})")
-    if code != 0 and (failed or not statuses):
-        raise SparkBuildFailed(f"dbt on Spark failed ({', '.join(failed) or 'see the log'}); "
-                               f"log: {spark_dir / 'dbt.out'}")
-    return statuses
+def same_columns(con: duckdb.DuckDBPyConnection, table: str, files: str) -> None:
+    """Spark's table has exactly the columns of the model as DuckDB builds it. `insert by
+    name` would fill a column Spark left out with NULL without a word."""
+    ours = {c for c, *_ in con.execute(f"describe {table}").fetchall()}
+    spark = {c for c, *_ in con.execute(f"describe select * from read_parquet('{files}')").fetchall()}
+    if ours != spark:
+        missing, extra = sorted(ours - spark), sorted(spark - ours)
+        raise SparkBuildFailed(f"{table}: Spark built other columns than the model's on "
+                               f"DuckDB (missing: {', '.join(missing) or 'none'}; "
+                               f"extra: {', '.join(extra) or 'none'})")
