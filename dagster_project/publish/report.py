@@ -17,6 +17,7 @@ from dagster_project.publish.workbook import ACHIEVED, as_published
 
 REPORT_DIR = "report"
 CSS = """
+@page { size: A4; margin: 12mm; }  /* Chromium prints US Letter unless told */
 body { font-family: "Noto Sans CJK TC", "Noto Sans TC", sans-serif; margin: 18px; color: #111; }
 h1 { font-size: 20px; } h2 { font-size: 16px; margin-top: 18px; }
 table { border-collapse: collapse; font-size: 13px; }

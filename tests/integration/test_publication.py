@@ -174,6 +174,7 @@ def test_the_report_renders_offline_with_charts_and_chinese(tiny_release, tmp_pa
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
     pages = int(re.search(r"^Pages:\s+(\d+)$", info, re.M).group(1))
     assert pages >= 26  # the index, 24 indicators, the counties
+    assert re.search(r"^Page size:.* pts \(A4\)$", info, re.M), info  # not US Letter
     subprocess.run(["pdftoppm", "-png", "-r", "30", "-f", "1", "-l", "3", str(pdf),
                     str(tmp_path / "p")], check=True, timeout=120)
     rendered = sorted(tmp_path.glob("p-*.png"))
