@@ -225,10 +225,11 @@ def _standing_release(s: Settings) -> Path | None:
 
 def _prepare(s: Settings, progress, quarters: list[str] | None, engine: str,
              workers: int) -> tuple[list[str], list[str]] | None:
-    """What the run will ingest, or None if the latest release stands; with the writer lock
-    held, so that a second refresh started meanwhile is answered "busy" at once instead of
-    starting servers and loading the definitions for a run that would be refused. The run
-    takes the lock itself (its build holds it while it lives)."""
+    """What the run will ingest, or None if the latest release stands. Called with the
+    writer lock held, so that a second refresh started meanwhile is answered "busy" at once
+    instead of starting servers and loading the definitions for a run that would be
+    refused. The lock is released before the run, which takes it itself (its build holds
+    it while it lives)."""
     if quarters:
         families = family_names()
         progress(f"backfill: re-ingesting exactly {quarters[0]}..{quarters[-1]} "

@@ -47,7 +47,7 @@ def _tokens_in_duckdb(path: Path) -> set[str]:
     return tokens
 
 
-def _tokens_in_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> set[str]:
+def tokens_in_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> set[str]:
     """One query per file over all its text columns, on one connection for the whole scan
     (an in-memory DuckDB per file, and a query per column, cost ~30 ms a file: the lake
     has hundreds)."""
@@ -76,7 +76,7 @@ def leaks(root: Path, ids: set[str], is_exempt=lambda path: False) -> dict[str, 
             if path.suffix == ".duckdb":
                 tokens |= _tokens_in_duckdb(path)
             elif path.suffix == ".parquet":
-                tokens |= _tokens_in_parquet(parquet_reader, path)
+                tokens |= tokens_in_parquet(parquet_reader, path)
             hit = tokens & ids
             if hit:
                 found[str(path.relative_to(root))] = hit

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from leak_scan import _tokens_in_parquet, is_quarantined_original, leaks, source_ids
+from leak_scan import is_quarantined_original, leaks, source_ids, tokens_in_parquet
 
 from dagster_project.ingest.files import decode
 from dagster_project.refresh import refresh
@@ -147,7 +147,7 @@ def test_the_scan_would_find_a_leak(poisoned, tmp_path):
     assert Path(tmp_path / "x.duckdb").exists()
     with duckdb.connect() as reader:
         for name in ("second.parquet", "struct.parquet"):
-            assert _tokens_in_parquet(reader, tmp_path / name) == {some}, name
+            assert tokens_in_parquet(reader, tmp_path / name) == {some}, name
 
 
 def test_raw_ids_live_only_in_a_database_in_memory_that_cannot_spill():
