@@ -177,14 +177,16 @@ def insert_records(con: duckdb.DuckDBPyConnection, records: list[dict]) -> None:
     insert_rows(con, "raw.landed_files", [{c: r[c] for c in COLUMNS} for r in records])
 
 
-def restore_quarantine_records(con: duckdb.DuckDBPyConnection, quarantine_dir: Path) -> int:
+def restore_quarantine_records(con: duckdb.DuckDBPyConnection, quarantine_dir: Path,
+                               family: str | None = None) -> int:
     """Quarantine reports are the durable record of refused files: a refresh whose build
     was not published loses its warehouse rows but not the quarantined files and reports.
-    One query finds the reports' records the warehouse lacks, one insert restores them
-    (the quarantine grows with every refused file; a query per report was paid by every
-    family's ingest of every refresh)."""
+    One query finds the reports' records the warehouse lacks (of `family`, or of every
+    family), one insert restores them (the quarantine grows with every refused file; a
+    query per report was paid by every family's ingest of every refresh)."""
     reports = sorted(quarantine_dir.glob("*/*.report.json")) if quarantine_dir.exists() else []
     records = [json.loads(report.read_text(encoding="utf-8"))["record"] for report in reports]
+    records = [r for r in records if family is None or r["family"] == family]
     if not records:
         return 0
     key = ("family", "file_name", "file_sha256", "run_id")

@@ -48,7 +48,8 @@ def open_workspace(database: Path, family: str, quarantine_dir: Path) -> Path:
         con.execute("detach workspace")
     with duckdb.connect(str(path), config=INGEST_DUCKDB_CONFIG) as con:
         ensure_raw_tables(con)  # the family's raw table, empty: it receives this run's loads
-        restore_quarantine_records(con, quarantine_dir)
+        # the family's own (the merge takes back only the family's records)
+        restore_quarantine_records(con, quarantine_dir, family)
     return path
 
 
@@ -72,8 +73,8 @@ def merged(database: Path, workspace: Path, family: str,
                 con.execute(f"delete from raw.{records} where family = ?", [family])
                 con.execute(f"insert into raw.{records} by name "
                             f"select * from workspace.raw.{records} where family = ?", [family])
-            # Other families' refused files the workspace restored from their reports: the
-            # build restores its own records (the reports are the durable record).
+            # Every family's refused files, from their reports (the durable record): a family
+            # this run does not ingest gets back what an unpublished build lost.
             restore_quarantine_records(con, quarantine_dir)
             con.commit()
         except BaseException:

@@ -39,6 +39,7 @@ def test_what_the_warehouse_lacks_of_the_reports_is_restored_once(tmp_path):
         con.execute("insert into raw.landed_files by name select ? as family, ? as file_name, "
                     "? as file_sha256, ? as run_id, 'quarantined' as state",
                     [known["family"], known["file_name"], known["file_sha256"], known["run_id"]])
+        assert restore_quarantine_records(con, quarantine, "training_rosters") == 0  # not its
         assert restore_quarantine_records(con, quarantine) == 2
         rows = con.execute("""select file_name, file_sha256, run_id, state, state_reason
                               from raw.landed_files order by file_name""").fetchall()
@@ -47,3 +48,6 @@ def test_what_the_warehouse_lacks_of_the_reports_is_restored_once(tmp_path):
                          "exactly one data row"),
                         ("pipe", None, "run-2", "quarantined", "a named pipe")]
         assert restore_quarantine_records(con, quarantine) == 0  # all there now
+    with duckdb.connect() as con:  # a family's own, into a workspace that has none of them
+        ensure_raw_tables(con)
+        assert restore_quarantine_records(con, quarantine, "county_submissions") == 3
