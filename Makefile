@@ -51,8 +51,10 @@ demo: setup
 	@echo "SDMX-CSV 2.0 and its structure: $$(readlink -f warehouse/releases/latest)/sdmx/"
 	@echo "Try: $(BIN)/tsdg query \"select * from indicator_progress\""
 
-# Every tier: the default one (tiny warehouse), `fault` (kill -9 at many points of a
-# refresh), `distributed` (the models on Spark, Dagster on PostgreSQL) and `e2e` (the scale-1 proof).
+# Every tier: the default one (tiny warehouse), `tools` (outputs read back by other
+# programs, letters, revalidation, the UI, the dbt server), `fault` (kill -9 at many points
+# of a refresh), `distributed` (the models on Spark, Dagster on PostgreSQL) and `e2e` (the
+# scale-1 proof).
 # Both run the tests on pytest-xdist workers, one per core of this 2-core machine; tests that
 # share a module-scoped fixture share a worker (tests/conftest.py). `PYTEST_WORKERS=0 make
 # check` runs them serially.
@@ -62,11 +64,11 @@ test: setup system-deps
 	$(BIN)/ruff check dagster_project tests
 	$(BIN)/pytest $(XDIST) --durations=15
 
-# The default tier only: unit, file reading, corpus, fuzzing, privacy and every scenario
-# on the tiny calibrated warehouse.
+# The default tier only: unit, file reading, corpus, fuzzing, privacy, the door and every
+# scenario on the tiny calibrated warehouse (`pytest -m tools` runs the tools tier).
 check: setup system-deps
 	$(BIN)/ruff check dagster_project tests
-	$(BIN)/pytest $(XDIST) -m "not e2e and not fault and not distributed" --durations=10
+	$(BIN)/pytest $(XDIST) -m "not e2e and not fault and not distributed and not tools" --durations=10
 
 lint: setup
 	$(BIN)/ruff check dagster_project tests

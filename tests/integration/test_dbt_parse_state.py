@@ -7,9 +7,12 @@ import shutil
 import subprocess
 
 import duckdb
+import pytest
 
 from dagster_project.config import DATABASE_NAME, DBT_PROJECT_DIR
 from dagster_project.dbt_manifest import BUILD_VARS, DBT_IN_BUILD, MANIFEST
+
+pytestmark = pytest.mark.tools
 
 
 def test_a_build_in_a_new_warehouse_reuses_the_setup_parse_state_and_opens_its_own_file(tmp_path):

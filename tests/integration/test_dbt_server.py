@@ -21,6 +21,8 @@ from dagster_project import dbt_server
 from dagster_project.config import DBT_PROJECT_DIR
 from dagster_project.dbt_manifest import BUILD_VARS, DBT_IN_BUILD
 
+pytestmark = pytest.mark.tools
+
 LS = ["ls", "--resource-type", "model", "--output", "name", "--quiet"]
 # A parent process that starts (or not) a dbt server, then runs tsdg-dbt once per call
 # given (a target folder and arguments each), and prints each call's exit code and

@@ -6,7 +6,10 @@ import csv
 import json
 
 import pandas as pd
+import pytest
 from openpyxl import load_workbook
+
+pytestmark = pytest.mark.tools
 
 
 def test_the_review_sheet_is_the_review_table_as_published(tiny_release):

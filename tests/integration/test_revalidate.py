@@ -21,6 +21,8 @@ from dagster_project.lib.reference import counties
 from dagster_project.lib.source_contract import use_contract
 from dagster_project.refresh import refresh
 
+pytestmark = pytest.mark.tools
+
 NEW_CODE = "OA_NEW_MEASURE"
 STRICTER = 5999  # NT$ per participant and quarter, down from 9,000
 

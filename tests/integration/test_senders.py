@@ -14,6 +14,8 @@ from dagster_project.cli import main
 from dagster_project.publish.senders import write_letters
 from dagster_project.refresh import refresh
 
+pytestmark = pytest.mark.tools
+
 HEADER = ("縣市,年度,季別,有就業意願轉介人數,社勞政聯合服務人數,新增共案數,推介就業人數,穩定就業三個月人數,"
           "相對存款參與人數,相對存款配合款金額,社工核定員額,社工進用人數,填報日期\n")
 

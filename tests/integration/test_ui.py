@@ -2,8 +2,12 @@
 sensors through its GraphQL API (the screenshot in the README comes from the same
 script: python -m dagster_project.ui_check --screenshot docs/ui/asset_graph.png)."""
 
+import pytest
+
 from dagster_project.lib.source_contract import family_names
 from dagster_project.ui_check import dagster_dev, inventory
+
+pytestmark = pytest.mark.tools
 
 
 def test_dagster_dev_serves_assets_checks_schedule_and_sensors(tmp_path):
