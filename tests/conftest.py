@@ -51,7 +51,8 @@ def pytest_collection_modifyitems(config, items):
     # Within the default tier: one test on the tiny warehouse first (its worker builds it,
     # ~15 s), then the tests that need no tiny sample (the other worker runs them instead of
     # waiting on the build's lock), then the module groups (a refresh each: long units go
-    # out early, so that no worker is left with one at the end), then the rest.
+    # out early, so that no worker is left with one at the end), then the scenarios on a
+    # private copy (a refresh or two each, 5-20 s), then the rest (reads, mostly under 1 s).
     def needs_tiny(item) -> bool:
         return bool({"tiny_sample", "tiny_refreshed"} & set(getattr(item, "fixturenames", ())))
 
@@ -64,7 +65,9 @@ def pytest_collection_modifyitems(config, items):
             return tier(item), 0
         if not needs_tiny(item):
             return tier(item), 1
-        return tier(item), 2 if _uses_module_fixture(item) else 3
+        if _uses_module_fixture(item):
+            return tier(item), 2
+        return tier(item), 3 if "copies" in getattr(item, "fixturenames", ()) else 4
 
     items.sort(key=order)  # stable: collection order within each
     for item in items:
