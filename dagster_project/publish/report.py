@@ -5,14 +5,14 @@ programmes — and report.pdf, the same pages printed by headless Chromium when 
 installed (`make system-deps`)."""
 
 import html
-import shutil
-import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 
 from dagster_project.lib.source_contract import door
+from dagster_project.publish.pdf_printer import PrintFailed, chromium, print_pdf
 from dagster_project.publish.workbook import ACHIEVED, as_published
 
 REPORT_DIR = "report"
@@ -191,8 +191,9 @@ def write_report(con: duckdb.DuckDBPyConnection, folder: Path, release_id: str,
                  revisions: list[dict]) -> Callable[[], dict]:
     """Write the report's pages and start Chromium printing them to report.pdf; returns
     `finish`, which waits for the print and gives the counts (the caller writes the other
-    outputs meanwhile: Chromium takes a second or two of its own). If the caller fails
-    before calling it, `finish(abandon=True)` stops the print. `revisions`: the rows of this
+    outputs meanwhile, while this process's browser prints: publish/pdf_printer.py). If the
+    caller fails before calling it, it calls `finish(abandon=True)`, which lets the print
+    end (a few tenths of a second) and reports nothing. `revisions`: the rows of this
     release's revisions.csv."""
     out = folder / REPORT_DIR
     out.mkdir()
@@ -210,27 +211,29 @@ def write_report(con: duckdb.DuckDBPyConnection, folder: Path, release_id: str,
     printable.write_text(_page("T-SDG report", "".join(f'<div class="page">{s}</div>'
                                                       for s in sections)), encoding="utf-8")
     counts = {"report pages": len(codes) + 2}
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
+    if chromium() is None:
         return lambda abandon=False: counts
-    command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
-               f"--print-to-pdf={folder / 'report.pdf'}", printable.as_uri()]
-    printing = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+    # Printed on a thread: the browser works on the other core while the caller writes the
+    # other outputs; the thread only waits on the browser's pipe.
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            print_pdf(printable, folder / "report.pdf")
+        except BaseException as error:  # handed to finish, which raises it in the caller
+            failure.append(error)
+
+    printing = threading.Thread(target=run, name="report.pdf", daemon=True)
+    printing.start()
 
     def finish(abandon: bool = False) -> dict:
+        printing.join(timeout=300)
         if abandon:
-            printing.kill()
-            printing.communicate()
             return counts
-        try:
-            output, errors = printing.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            printing.kill()
-            printing.communicate()
-            raise
-        if printing.returncode != 0:
-            raise subprocess.CalledProcessError(printing.returncode, command, output, errors)
+        if printing.is_alive():
+            raise PrintFailed("Chromium did not print report.pdf within 300 s")
+        if failure:
+            raise failure[0]
         return counts | {"report.pdf": 1}
 
     return finish
