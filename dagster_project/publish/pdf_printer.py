@@ -7,7 +7,8 @@ kept: each print opens a tab, loads the page, asks for the PDF over the DevTools
 (`--remote-debugging-pipe`: requests on the browser's fd 3, answers on its fd 4, each a JSON
 message ended by a NUL byte) and closes the tab. The browser ends with the process that
 started it: at exit it is stopped, and if that process is killed the browser reads the end
-of its pipe and quits. A child forked from this process starts a browser of its own.
+of its pipe and quits. A child forked from this process closes its copy of the pipe at
+once and starts a browser of its own if it prints.
 
 `print_pdf` prints as `--print-to-pdf --no-pdf-header-footer` does: the page's CSS decides
 the paper (`@page`), no header or footer.
@@ -141,11 +142,9 @@ def print_pdf(page: Path, out: Path) -> None:
     if executable is None:
         raise PrintFailed("Chromium is not installed (make system-deps)")
     with _LOCK:
-        if _BROWSER is not None and (_BROWSER.owner != os.getpid()
-                                     or _BROWSER.process.poll() is not None):
-            if _BROWSER.owner == os.getpid():
-                _BROWSER.stop()
-            _BROWSER = None  # a forked child leaves its parent's browser alone
+        if _BROWSER is not None and _BROWSER.process.poll() is not None:
+            _BROWSER.stop()
+            _BROWSER = None
         if _BROWSER is None:
             _BROWSER = _Browser(executable)
         try:
@@ -163,6 +162,18 @@ def stop() -> None:
         if _BROWSER is not None and _BROWSER.owner == os.getpid():
             _BROWSER.stop()
         _BROWSER = None
+
+
+def _forget_in_child() -> None:
+    """In a forked child: close its copies of the parent's pipe (held open, they would keep
+    the parent's browser alive after the parent died) and start afresh if it prints."""
+    global _BROWSER
+    if _BROWSER is not None:
+        _BROWSER.close_pipe()
+        _BROWSER = None
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 @atexit.register

@@ -95,13 +95,19 @@ def test_a_dead_browser_is_replaced_and_stop_leaves_none(tmp_path):
 
 
 OWNER = """
-import sys, time
+import os, sys, time
 from pathlib import Path
 from dagster_project.publish import pdf_printer
 pdf_printer.print_pdf(Path(sys.argv[1]), Path(sys.argv[2]))
-print(pdf_printer._BROWSER.process.pid, flush=True)
 if sys.argv[3] == "SIGKILL":
+    # a forked child outlives its parent: its copy of the pipe must not keep the browser
+    child = os.fork()
+    if child == 0:
+        time.sleep(120)
+        os._exit(0)
+    print(pdf_printer._BROWSER.process.pid, child, flush=True)
     time.sleep(120)
+print(pdf_printer._BROWSER.process.pid, 0, flush=True)
 """
 
 
@@ -119,7 +125,7 @@ def test_the_browser_ends_with_its_process(tmp_path, how):
     page.write_text(PAGE, encoding="utf-8")
     owner = subprocess.Popen([sys.executable, "-c", OWNER, str(page), str(tmp_path / "o.pdf"),
                               how], stdout=subprocess.PIPE, text=True)
-    browser = int(owner.stdout.readline())
+    browser, child = map(int, owner.stdout.readline().split())
     if how == "SIGKILL":
         assert not _ended(browser)
         owner.kill()
@@ -129,4 +135,7 @@ def test_the_browser_ends_with_its_process(tmp_path, how):
     while not _ended(browser) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _ended(browser)
+    if child:
+        assert not _ended(child)
+        os.kill(child, signal.SIGKILL)
     assert _pages_and_size(tmp_path / "o.pdf")[0] == "2"
