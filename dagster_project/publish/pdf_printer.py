@@ -134,6 +134,27 @@ _BROWSER: _Browser | None = None
 _LOCK = threading.Lock()
 
 
+def _ready(executable: str) -> "_Browser":
+    """This process's browser (under _LOCK): started now if there is none or it died."""
+    global _BROWSER
+    if _BROWSER is not None and _BROWSER.process.poll() is not None:
+        _BROWSER.stop()
+        _BROWSER = None
+    if _BROWSER is None:
+        _BROWSER = _Browser(executable)
+    return _BROWSER
+
+
+def warm() -> None:
+    """Start this process's browser now (if Chromium is installed), so that it starts on
+    the other core while a run ingests and builds, not when the release waits for it."""
+    executable = chromium()
+    if executable is not None:
+        # a browser that cannot start now is reported by the print that needs it
+        with _LOCK, contextlib.suppress(OSError):
+            _ready(executable)
+
+
 def print_pdf(page: Path, out: Path) -> None:
     """Print `page` (an HTML file) to `out` with this process's browser (started now if
     there is none, or if it died); PrintFailed if Chromium is missing or fails."""
@@ -142,15 +163,11 @@ def print_pdf(page: Path, out: Path) -> None:
     if executable is None:
         raise PrintFailed("Chromium is not installed (make system-deps)")
     with _LOCK:
-        if _BROWSER is not None and _BROWSER.process.poll() is not None:
-            _BROWSER.stop()
-            _BROWSER = None
-        if _BROWSER is None:
-            _BROWSER = _Browser(executable)
         try:
-            _BROWSER.print_pdf(page, out)
+            _ready(executable).print_pdf(page, out)
         except (PrintFailed, OSError, ValueError, KeyError):
-            _BROWSER.stop()  # a browser in an unknown state is not used again
+            if _BROWSER is not None:  # a browser in an unknown state is not used again
+                _BROWSER.stop()
             _BROWSER = None
             raise
 
