@@ -88,19 +88,16 @@ def _execute(s: Settings, progress, tags: dict, selection: list, workers: int):
 
 
 def _start_servers() -> None:
-    """dbt and GX of a run in this process are forked from servers of this process, and
-    its report is printed by this process's browser: they import dbt and GX (and parse the
-    project) and start Chromium now, on the other core, while this process loads the
-    definitions and the run ingests (an incremental run reaches dbt seconds after it
-    starts, and waited there for the server's parse when it started later). All are
+    """dbt and GX of a run in this process are forked from servers of this process: they
+    import dbt and GX (and parse the project) now, on the other core, while this process
+    loads the definitions and the run ingests (an incremental run reaches dbt seconds after
+    it starts, and waited there for the server's parse when it started later). Both are
     subprocesses (exec'd): they do not inherit the writer lock's file."""
     from dagster_project import dbt_server
-    from dagster_project.publish import pdf_printer
     from dagster_project.quality.validate import warm
 
     dbt_server.start()
     warm()
-    pdf_printer.warm()
 
 
 def _launch(s: Settings, progress, quarters: list[str], families: list[str],

@@ -145,16 +145,6 @@ def _ready(executable: str) -> "_Browser":
     return _BROWSER
 
 
-def warm() -> None:
-    """Start this process's browser now (if Chromium is installed), so that it starts on
-    the other core while a run ingests and builds, not when the release waits for it."""
-    executable = chromium()
-    if executable is not None:
-        # a browser that cannot start now is reported by the print that needs it
-        with _LOCK, contextlib.suppress(OSError):
-            _ready(executable)
-
-
 def print_pdf(page: Path, out: Path) -> None:
     """Print `page` (an HTML file) to `out` with this process's browser (started now if
     there is none, or if it died); PrintFailed if Chromium is missing or fails."""
