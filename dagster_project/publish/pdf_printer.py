@@ -6,8 +6,8 @@ its report. So, as with the dbt and GX servers, the browser is started once per 
 kept: each print opens a tab, loads the page, asks for the PDF over the DevTools protocol
 (`--remote-debugging-pipe`: requests on the browser's fd 3, answers on its fd 4, each a JSON
 message ended by a NUL byte) and closes the tab. The browser ends with the process that
-started it: at exit it is stopped, and if that process is killed the browser reads the end
-of its pipe and quits. A child forked from this process closes its copy of the pipe at
+started it: when that process exits, or is killed, the browser reads the end of its pipe
+and quits. A child forked from this process closes its copy of the pipe at
 once and starts a browser of its own if it prints.
 
 `print_pdf` prints as `--print-to-pdf --no-pdf-header-footer` does: the page's CSS decides
@@ -52,14 +52,20 @@ class _Browser:
             os.dup2(high_in, 3)
             os.dup2(high_out, 4)
 
-        self.process = subprocess.Popen(
-            [executable, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--no-default-browser-check", "--disable-extensions", "--remote-debugging-pipe",
-             "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=fds, pass_fds=(3, 4))  # every other descriptor closed
-        os.close(to_child)
-        os.close(from_child)
+        try:
+            self.process = subprocess.Popen(
+                [executable, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--no-default-browser-check", "--disable-extensions",
+                 "--remote-debugging-pipe", "about:blank"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                preexec_fn=fds, pass_fds=(3, 4))  # every other descriptor closed
+        except BaseException:
+            for fd in (self._out, self._in):
+                os.close(fd)
+            raise
+        finally:
+            os.close(to_child)
+            os.close(from_child)
         self._writer = os.fdopen(self._out, "wb", buffering=0)
         self._reader = os.fdopen(self._in, "rb", buffering=0)
         self._buffer = b""
@@ -102,18 +108,18 @@ class _Browser:
         return answer
 
     def print_pdf(self, page: Path, out: Path) -> None:
+        # A failure leaves the tab open: the caller stops the whole browser (closing the tab
+        # first would wait on a browser that failed, and hide the first error).
         target = self._call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        try:
-            session = self._call("Target.attachToTarget",
-                                 {"targetId": target, "flatten": True})["sessionId"]
-            self._call("Page.enable", session=session)
-            self._call("Page.navigate", {"url": page.resolve().as_uri()}, session,
-                       until_event="Page.loadEventFired")
-            pdf = self._call("Page.printToPDF", {"preferCSSPageSize": True,
-                                                 "displayHeaderFooter": False,
-                                                 "printBackground": True}, session)
-        finally:
-            self._call("Target.closeTarget", {"targetId": target})
+        session = self._call("Target.attachToTarget",
+                             {"targetId": target, "flatten": True})["sessionId"]
+        self._call("Page.enable", session=session)
+        self._call("Page.navigate", {"url": page.resolve().as_uri()}, session,
+                   until_event="Page.loadEventFired")
+        pdf = self._call("Page.printToPDF", {"preferCSSPageSize": True,
+                                             "displayHeaderFooter": False,
+                                             "printBackground": True}, session)
+        self._call("Target.closeTarget", {"targetId": target})
         out.write_bytes(base64.b64decode(pdf["data"]))
 
     def close_pipe(self) -> None:
@@ -173,8 +179,10 @@ def stop() -> None:
 
 def _forget_in_child() -> None:
     """In a forked child: close its copies of the parent's pipe (held open, they would keep
-    the parent's browser alive after the parent died) and start afresh if it prints."""
-    global _BROWSER
+    the parent's browser alive after the parent died) and start afresh if it prints, with a
+    lock of its own (a fork during a print copies the lock held)."""
+    global _BROWSER, _LOCK
+    _LOCK = threading.Lock()
     if _BROWSER is not None:
         _BROWSER.close_pipe()
         _BROWSER = None

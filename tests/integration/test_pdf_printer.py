@@ -139,3 +139,31 @@ def test_the_browser_ends_with_its_process(tmp_path, how):
         assert not _ended(child)
         os.kill(child, signal.SIGKILL)
     assert _pages_and_size(tmp_path / "o.pdf")[0] == "2"
+
+
+def test_a_child_forked_during_a_print_prints_with_a_browser_of_its_own(tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text(PAGE, encoding="utf-8")
+    pdf_printer.print_pdf(page, tmp_path / "parent.pdf")
+    parents = pdf_printer._BROWSER.process.pid
+    with pdf_printer._LOCK:  # as when the fork comes while another thread prints
+        child = os.fork()
+        if child == 0:
+            code = 1
+            try:
+                pdf_printer.print_pdf(page, tmp_path / "child.pdf")
+                code = 0 if pdf_printer._BROWSER.process.pid != parents else 3
+            finally:
+                pdf_printer.stop()
+                os._exit(code)
+    deadline = time.monotonic() + 60
+    while (done := os.waitpid(child, os.WNOHANG)) == (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if done == (0, 0):
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+    assert done[0] == child and os.waitstatus_to_exitcode(done[1]) == 0
+    assert _pages_and_size(tmp_path / "child.pdf")[0] == "2"
+    assert not _ended(parents)  # the parent's browser, untouched, prints on
+    pdf_printer.print_pdf(page, tmp_path / "again.pdf")
+    assert pdf_printer._BROWSER.process.pid == parents
