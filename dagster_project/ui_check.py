@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dagster_project.config import PROJECT_ROOT
+from dagster_project.publish.pdf_printer import chromium
 
 INVENTORY = """
 {
@@ -120,7 +121,7 @@ def screenshot(url: str, out: Path, chromium: str = "chromium") -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--screenshot", type=Path, help="save the asset graph here (needs chromium)")
-    parser.add_argument("--chromium", default=shutil.which("chromium") or "chromium")
+    parser.add_argument("--chromium", default=chromium() or "chromium")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tsdg-ui-") as workdir, dagster_dev(Path(workdir)) as base:
         print(json.dumps(inventory(base), indent=1))

@@ -1,6 +1,8 @@
 """Helper processes that live as long as the process that started them: each reads its
-stdin and ends when it closes (the GX server, quality/gx_server.py; the dbt server,
-dbt_server.py). Standard library only: the dbt server's client imports this module too."""
+stdin (or, Chromium, its DevTools pipe) and ends when it closes (the GX server,
+quality/gx_server.py; the dbt server, dbt_server.py; the report's browser,
+publish/pdf_printer.py). Standard library only: the dbt server's client imports this
+module too."""
 
 import contextlib
 import subprocess
@@ -11,10 +13,16 @@ def stop_owned(server: subprocess.Popen, grace: float = 10) -> None:
     `grace` seconds; its stdout pipe, if any, closed."""
     with contextlib.suppress(OSError):
         server.stdin.close()
-    try:
-        server.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+    reap(server, grace)
     if server.stdout is not None:
         server.stdout.close()
+
+
+def reap(process: subprocess.Popen, grace: float = 10) -> None:
+    """Wait for a process told to end (its input closed), killed if it has not ended within
+    `grace` seconds."""
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

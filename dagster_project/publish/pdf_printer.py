@@ -26,6 +26,8 @@ import subprocess
 import threading
 from pathlib import Path
 
+from dagster_project.lib.owned_process import reap
+
 # The longest wait for any one message from the browser (a 30-page report prints in under
 # a second); a browser that hangs is stopped, and the next print starts another.
 ANSWER_SECONDS = 120
@@ -70,7 +72,6 @@ class _Browser:
         self._reader = os.fdopen(self._in, "rb", buffering=0)
         self._buffer = b""
         self._next_id = 0
-        self.owner = os.getpid()
 
     def _send(self, method: str, params: dict | None = None, session: str | None = None) -> int:
         self._next_id += 1
@@ -129,11 +130,7 @@ class _Browser:
 
     def stop(self) -> None:
         self.close_pipe()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        reap(self.process)
 
 
 _BROWSER: _Browser | None = None
@@ -172,7 +169,7 @@ def stop() -> None:
     """Stop this process's browser and wait for it (about 0.2 s)."""
     global _BROWSER
     with _LOCK:
-        if _BROWSER is not None and _BROWSER.owner == os.getpid():
+        if _BROWSER is not None:
             _BROWSER.stop()
         _BROWSER = None
 
@@ -195,5 +192,5 @@ os.register_at_fork(after_in_child=_forget_in_child)
 def _close_at_exit() -> None:
     """At exit only the pipe is closed: the browser quits on reading its end, and nobody
     is left to wait for (`tsdg` ends 0.2 s sooner)."""
-    if _BROWSER is not None and _BROWSER.owner == os.getpid():
+    if _BROWSER is not None:
         _BROWSER.close_pipe()
