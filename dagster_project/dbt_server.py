@@ -7,8 +7,10 @@ builds' profile and vars, then forks a child per invocation, which runs dbt on t
 project (dbt's programmatic API takes a parsed manifest) with the invocation's arguments,
 folder, environment and standard streams, and exits with dbt's exit code.
 
-`tsdg-dbt` (what dagster-dbt starts) is the client: it finds the server of the process
-that started it (its parent) by a socket named for that process, hands over its arguments,
+`tsdg-dbt` (what dagster-dbt starts) is the client: it finds the nearest server of its
+lineage (lib/server_sockets.py: the refresh that started it, or, for a step of
+`--workers`, the refresh that started the step) by a socket named for that process and
+kind, hands over its arguments,
 folder, environment and stdin/stdout/stderr, forwards SIGINT and SIGTERM to the child, and
 exits with the child's code; with no server it runs dbt itself, as before. So dagster-dbt
 still starts a subprocess and reads dbt's JSON log from it; only dbt's start-up is gone.
@@ -29,7 +31,6 @@ import selectors
 import shutil
 import signal
 import socket
-import stat
 import struct
 import subprocess
 import sys
@@ -38,48 +39,15 @@ import threading
 import time
 from pathlib import Path
 
+from dagster_project.lib import server_sockets
 from dagster_project.lib.owned_process import stop_owned
 
 _WORD = struct.Struct("!q")
 
 
-def _home() -> Path:
-    return Path(tempfile.gettempdir()) / f"tsdg-dbt-{os.getuid()}"
-
-
-def _private(home: Path) -> bool:
-    """Whoever can connect runs dbt with arguments and environment of their choosing, and
-    the client hands its environment over: the folder must be this user's alone."""
-    try:
-        info = home.lstat()
-    except FileNotFoundError:
-        return False
-    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() \
-        and not info.st_mode & 0o077
-
-
 def socket_path(owner_pid: int) -> Path:
     """The socket of the server started by process `owner_pid`."""
-    return _home() / f"{owner_pid}.sock"
-
-
-def _sweep() -> None:
-    """Remove what servers of processes that no longer exist left (a kill -9 leaves its
-    socket and parse folder): <owner pid>.sock and <owner pid>.parse/."""
-    for entry in _home().iterdir():
-        owner = entry.name.split(".")[0]
-        if not owner.isdigit():
-            continue
-        try:
-            os.kill(int(owner), 0)
-        except ProcessLookupError:
-            if entry.is_dir():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    entry.unlink()
-        except PermissionError:
-            pass
+    return server_sockets.socket_path(owner_pid, "dbt")
 
 
 # --- the owner's side: start the server, stop it at exit ---------------------------------
@@ -95,13 +63,8 @@ def start() -> None:
         if _SERVER is not None and _SERVER.poll() is None:
             return
         stop()
-        home = _home()
-        home.mkdir(mode=0o700, exist_ok=True)
-        if not _private(home):  # made by someone else, or open to others: dbt runs as before
-            return
-        _sweep()
-        path = socket_path(os.getpid())
-        if len(os.fsencode(path)) >= 100:  # AF_UNIX paths are short; dbt then runs as before
+        path = server_sockets.prepared(os.getpid(), "dbt")
+        if path is None:  # no private folder for it: dbt runs as before
             return
         # dbt makes multiprocessing locks; those a child leaves (it ends with os._exit) the
         # server's resource tracker removes when the server ends, and warns that it did,
@@ -115,6 +78,13 @@ def start() -> None:
             if path.exists() or _SERVER.poll() is not None:
                 break
             time.sleep(0.01)
+
+
+def ensure() -> None:
+    """A server for this process's dbt invocations: an ancestor's if one listens (a step of
+    `tsdg refresh --workers` uses the refresh's), else this process's own, started now."""
+    if server_sockets.nearest("dbt") is None:
+        start()
 
 
 def stop() -> None:
@@ -144,10 +114,11 @@ def _read_word(sock: socket.socket) -> int | None:
 
 
 def run_via_server(argv: list[str]) -> int | None:
-    """dbt `argv` in a child of the parent process's server: its exit code; None when there
-    is no server to take it (the caller then runs dbt itself)."""
-    path = socket_path(os.getppid())
-    if not _private(path.parent) or not path.exists():
+    """dbt `argv` in a child of the nearest server in this process's lineage (the refresh
+    that started it, directly or through a step process): its exit code; None when there is
+    no server to take it (the caller then runs dbt itself)."""
+    path = server_sockets.nearest("dbt")
+    if path is None:
         return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -257,6 +228,9 @@ def _child(conn: socket.socket, request: dict, fds: list[int], parsed: _Parsed |
         with contextlib.suppress(Exception):
             print(f"tsdg-dbt server child: {type(error).__name__}: {error}", file=sys.stderr)
     finally:
+        # The client closes its end once it has the code, and the watcher would interrupt
+        # what is left of this (a KeyboardInterrupt between the answer and the exit).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         # End as dbt's own process would before answering: its exit handlers close what it
         # opened (dbt-duckdb closes its database, which checkpoints it: a build left with
         # its data in the WAL would lose it when the file alone is moved). The server's own
@@ -339,9 +313,15 @@ def serve(path: Path) -> None:
                 request, fds = received
                 pid = os.fork()
                 if pid == 0:
-                    listener.close()
-                    conn.settimeout(None)
-                    _child(conn, request, fds, parsed)
+                    # Whatever happens in the child (a signal between two statements), it
+                    # ends here: unwound into this function, it would run the server's
+                    # clean-up below and remove the server's socket and parse.
+                    try:
+                        listener.close()
+                        conn.settimeout(None)
+                        _child(conn, request, fds, parsed)
+                    finally:
+                        os._exit(2)
                 children.add(pid)
                 conn.close()
                 for fd in fds:

@@ -87,17 +87,29 @@ def _execute(s: Settings, progress, tags: dict, selection: list, workers: int):
     return result
 
 
-def _start_servers() -> None:
-    """dbt and GX of a run in this process are forked from servers of this process: they
-    import dbt and GX (and parse the project) now, on the other core, while this process
-    loads the definitions and the run ingests (an incremental run reaches dbt seconds after
-    it starts, and waited there for the server's parse when it started later). Both are
-    subprocesses (exec'd): they do not inherit the writer lock's file."""
+def _start_servers(workers: int) -> None:
+    """dbt and GX of a run are forked from servers of this process, also in the step
+    processes of `--workers` (lib/server_sockets.py): they import dbt and GX (and parse the
+    project) now, on the other core, while this process loads the definitions and the run
+    ingests (an incremental run reaches dbt seconds after it starts, and waited there for
+    the server's parse when it started later). With `--workers`, the forkserver the steps
+    are forked from is started now too: it imports the definitions while this process does,
+    not after. All are subprocesses (exec'd): they do not inherit the writer lock's file."""
     from dagster_project import dbt_server
     from dagster_project.quality.validate import warm
 
     dbt_server.start()
     warm()
+    if workers > 1:
+        import multiprocessing
+        from multiprocessing import forkserver
+
+        # The preload Dagster's multiprocess executor sets for definitions.parallel_refresh_job
+        # (its module, after its own): the same, so the executor finds this server running
+        # and uses it.
+        multiprocessing.get_context("forkserver").set_forkserver_preload(
+            ["dagster._core.executor.multiprocess", "dagster_project.definitions"])
+        forkserver.ensure_running()
 
 
 def _launch(s: Settings, progress, quarters: list[str], families: list[str],
@@ -250,8 +262,7 @@ def _prepare(s: Settings, progress, quarters: list[str] | None, engine: str,
             return None
     progress(f"then building marts (dbt build{' on Spark' if engine == 'spark' else ''}), "
              "validating (Great Expectations) and publishing")
-    if workers == 1:
-        _start_servers()
+    _start_servers(workers)
     # Loading the definitions is most of a refresh's start (the servers import meanwhile):
     # done here, under the lock, a racing refresh meets the lock rather than a gap.
     import dagster_project.definitions  # noqa: F401

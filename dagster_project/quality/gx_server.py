@@ -1,11 +1,19 @@
 """The process GX children are forked from: it imports GX once (about 4 s of CPU), then for
-each request on stdin (a JSON line: validate.py's `_child` arguments) forks a child that
-validates and exits, and answers with the child's exit code. It ends when its stdin closes,
-that is, with the process that started it (quality/validate.py)."""
+each request (a JSON line: validate.py's `_child` arguments) forks a child that validates
+and exits, and answers with the child's exit code (a JSON line).
 
+Requests come from the process that started it, on stdin (answers on stdout), and, when it
+was given a socket (lib/server_sockets.py), from that process's descendants: the steps of
+`tsdg refresh --workers`, which would otherwise each import GX for themselves. It ends when
+its stdin closes, that is, with the process that started it (quality/validate.py)."""
+
+import contextlib
 import json
 import os
+import selectors
+import socket
 import sys
+from pathlib import Path
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 # The suites run on DuckDB only. GX imports pyspark, its ML library and SciPy's sparse
@@ -13,30 +21,85 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 # Marked absent here, GX takes it as not installed.
 sys.modules["pyspark"] = None
 
-# The point of this process: GX (with the modules validate._validate takes from it, and
-# SQLAlchemy) and our DuckDB fix, imported once for every child.
-import great_expectations  # noqa: E402,F401
 
-from dagster_project.quality import gx_duckdb  # noqa: E402,F401
-from dagster_project.quality.validate import _child  # noqa: E402
+def _answer(line: bytes) -> bytes:
+    """Validate as `line` asks, in a forked child; the child's exit code as a JSON line."""
+    from dagster_project.quality.validate import _child
+
+    request = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _child(**request)  # never returns: the child exits
+        finally:
+            os._exit(1)  # nor, whatever happens, unwinds into the server's loop
+    _, status = os.waitpid(pid, 0)
+    return (json.dumps({"exit": os.waitstatus_to_exitcode(status)}) + "\n").encode()
 
 
-def main() -> None:
+def _listener(path: Path | None) -> socket.socket | None:
+    if path is None:
+        return None
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))  # descendants that come while GX imports wait in the backlog
+    listener.listen(8)
+    return listener
+
+
+def _serve_connection(conn: socket.socket) -> None:
+    conn.settimeout(10)  # a client that connects and says nothing holds no one up
+    with conn, conn.makefile("rb") as reader:
+        try:
+            line = reader.readline()
+        except OSError:
+            return
+        if line:
+            conn.settimeout(None)
+            with contextlib.suppress(OSError):  # the client went away meanwhile
+                conn.sendall(_answer(line))
+
+
+def main(path: Path | None) -> None:
     # The answers go out on the original stdout; anything else printed (by GX, by a child)
     # goes to stderr, so it cannot be taken for an answer.
-    answers = os.fdopen(os.dup(1), "w")
+    answers = os.dup(1)
     os.dup2(2, 1)
-    for line in sys.stdin:
-        request = json.loads(line)
-        pid = os.fork()
-        if pid == 0:
-            _child(**request)  # never returns: the child exits
-        _, status = os.waitpid(pid, 0)
-        answers.write(json.dumps({"exit": os.waitstatus_to_exitcode(status)}) + "\n")
-        answers.flush()
-    # GX's import leftovers die with this process, unreported.
-    os._exit(0)
+    listener = _listener(path)
+    # The point of this process: GX (with the modules validate._validate takes from it, and
+    # SQLAlchemy) and our DuckDB fix, imported once for every child.
+    import great_expectations  # noqa: F401
+
+    from dagster_project.quality import gx_duckdb  # noqa: F401
+
+    selector = selectors.DefaultSelector()
+    selector.register(0, selectors.EVENT_READ)
+    if listener is not None:
+        selector.register(listener, selectors.EVENT_READ)
+    pending = b""
+    try:
+        while True:
+            for key, _ in selector.select():
+                if key.fileobj is listener:
+                    conn, _ = listener.accept()
+                    _serve_connection(conn)
+                    continue
+                data = os.read(0, 65536)
+                if not data:
+                    return  # the owner has gone
+                pending += data
+                while b"\n" in pending:
+                    line, pending = pending.split(b"\n", 1)
+                    os.write(answers, _answer(line))
+    finally:
+        if listener is not None:
+            listener.close()
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else None)
+    # GX's import leftovers die with this process, unreported.
+    os._exit(0)

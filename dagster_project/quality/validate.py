@@ -9,13 +9,15 @@ and a child takes them, and GX's memory, with it. One child runs every suite in 
 context. The children are forked from a process that imported GX once (`gx_server.py`,
 started by the first validation of a process, ending with it): importing GX costs about
 4 s of CPU, paid once per process that validates, not once per validation (a test session
-validates dozens of builds, a long-lived Dagster process many).
+validates dozens of builds, a long-lived Dagster process many), and not once per step
+process of `tsdg refresh --workers` (those use the refresh's server).
 """
 
 import atexit
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dagster_project.config import DUCKDB_MEMORY_LIMIT, PROJECT_ROOT
+from dagster_project.lib import server_sockets
 from dagster_project.lib.owned_process import stop_owned
 
 SUITES_DIR = PROJECT_ROOT / "expectations"
@@ -107,14 +110,31 @@ def _started() -> subprocess.Popen:
     global _SERVER
     if _SERVER is None or _SERVER.poll() is not None:
         _stop_server()
-        _SERVER = subprocess.Popen([sys.executable, "-m", "dagster_project.quality.gx_server"],
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        # Its socket (if it can have one) serves this process's descendants: the steps of
+        # `tsdg refresh --workers`.
+        path = server_sockets.prepared(os.getpid(), "gx")
+        _SERVER = subprocess.Popen(
+            [sys.executable, "-m", "dagster_project.quality.gx_server",
+             *([str(path)] if path else [])],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     return _SERVER
 
 
+def _running() -> bool:
+    return _SERVER is not None and _SERVER.poll() is None
+
+
 def _in_child(request: dict) -> int | None:
-    """_child(**request) in a child forked from this process's GX server (started on first
-    use, or again if it died): the child's exit code, None if the server died."""
+    """_child(**request) in a child forked from a GX server: this process's own if it has
+    one running, else its nearest ancestor's (a step of `tsdg refresh --workers` uses the
+    refresh's), else one this process starts now (or again, if it died). The child's exit
+    code; None if the server died."""
+    if not _running():
+        ancestors = server_sockets.nearest("gx")
+        if ancestors is not None:
+            code = _via_socket(ancestors, request)
+            if code is not None:
+                return code
     with _SERVER_LOCK:
         server = _started()
         try:
@@ -124,6 +144,20 @@ def _in_child(request: dict) -> int | None:
         except (BrokenPipeError, OSError):
             reply = ""
         return json.loads(reply)["exit"] if reply else None
+
+
+def _via_socket(path: Path, request: dict) -> int | None:
+    """The request on another process's server; None if it did not answer (gone, or a
+    socket a killed server left)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(str(path))
+            sock.sendall((json.dumps(request) + "\n").encode())
+            with sock.makefile("rb") as reader:
+                reply = reader.readline()
+    except OSError:
+        return None
+    return json.loads(reply)["exit"] if reply else None
 
 
 @atexit.register

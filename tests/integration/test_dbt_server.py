@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -20,24 +21,28 @@ import pytest
 from dagster_project import dbt_server
 from dagster_project.config import DBT_PROJECT_DIR
 from dagster_project.dbt_manifest import BUILD_VARS, DBT_IN_BUILD
+from dagster_project.lib import server_sockets
 
 pytestmark = pytest.mark.tools
 
 LS = ["ls", "--resource-type", "model", "--output", "name", "--quiet"]
 # A parent process that starts (or not) a dbt server, then runs tsdg-dbt once per call
 # given (a target folder and arguments each), and prints each call's exit code and
-# output; tsdg-dbt looks for its parent's server. One server serves all of a parent's
-# calls, as one serves all of a run's dbt invocations.
+# output, and whether its server still listened after each call; tsdg-dbt looks for its
+# parent's server (the nearest of its lineage). One server serves all of a parent's calls,
+# as one serves all of a run's dbt invocations.
 PARENT = f"""
 import json, os, subprocess, sys
 from dagster_project import dbt_server
+from dagster_project.lib import server_sockets
 if sys.argv[1] == "server":
     dbt_server.start()
 answers = []
 for target, args in json.loads(sys.argv[2]):
     done = subprocess.run([{DBT_IN_BUILD!r}, *args], capture_output=True, text=True,
                           env={{**os.environ, "DBT_TARGET_PATH": target}})
-    answers.append((done.returncode, done.stdout, done.stderr[-2000:]))
+    listening = server_sockets.nearest("dbt") == dbt_server.socket_path(os.getpid())
+    answers.append((done.returncode, done.stdout, done.stderr[-2000:], listening))
 print(json.dumps(answers))
 """
 
@@ -46,6 +51,7 @@ class Answer(NamedTuple):
     code: int
     out: str
     err: str  # its tail
+    listening: bool  # the parent's server, after the call
     target: Path
 
 
@@ -55,12 +61,18 @@ def _dbt(tmp_path: Path, server: bool, calls: dict[str, list[str]]) -> dict[str,
                for name in calls}
     for target in targets.values():
         target.mkdir(parents=True)
+    # A folder of servers of its own (lib/server_sockets.py): tsdg-dbt uses the nearest
+    # server of its lineage, and this test process may have one (its refreshes start it).
+    servers = tempfile.mkdtemp(prefix="tsdg-t")
     env = {**os.environ, "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
-           "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR), "DO_NOT_TRACK": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", PARENT, "server" if server else "alone",
-         json.dumps([(str(targets[name]), args) for name, args in calls.items()])],
-        env=env, capture_output=True, text=True, timeout=300)
+           "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR), "DO_NOT_TRACK": "1", "TMPDIR": servers}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", PARENT, "server" if server else "alone",
+             json.dumps([(str(targets[name]), args) for name, args in calls.items()])],
+            env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        shutil.rmtree(servers, ignore_errors=True)
     assert done.returncode == 0, done.stderr[-2000:]
     answers = json.loads(done.stdout.splitlines()[-1])
     return {name: Answer(*answer, targets[name])
@@ -100,6 +112,15 @@ def test_forked_dbt_answers_as_dbt_alone_and_parses_only_when_the_parse_is_not_i
 def test_forked_dbt_exits_with_dbts_own_code(answers, name):
     alone, forked = answers
     assert alone[name].code == forked[name].code == 2
+
+
+def test_the_server_outlives_every_call_it_forks(answers):
+    """A child that ended by an exception (a SIGINT from its watcher as the client closed)
+    once unwound into the server's loop and removed the server's socket: the next calls ran
+    dbt alone, seconds each, and a step of --workers started a server of its own."""
+    alone, forked = answers
+    assert all(answer.listening for answer in forked.values())
+    assert not any(answer.listening for answer in alone.values())
 
 
 def test_a_forked_build_has_closed_its_database_when_it_answers(tmp_path, tiny_refreshed):
@@ -169,19 +190,19 @@ def test_a_server_folder_open_to_others_is_neither_served_nor_used(tmp_path, mon
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    home = dbt_server._home()
+    home = server_sockets.home()
     home.mkdir()
     home.chmod(0o777)
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(str(dbt_server.socket_path(os.getppid())))  # a server, as far as names go
     listener.listen(1)
     try:
-        assert not dbt_server._private(home)
+        assert not server_sockets.private(home)
         assert dbt_server.run_via_server(["ls"]) is None  # never connected
         listener.settimeout(0.5)
         with pytest.raises(TimeoutError):
             listener.accept()
         home.chmod(0o700)
-        assert dbt_server._private(home)
+        assert server_sockets.private(home)
     finally:
         listener.close()

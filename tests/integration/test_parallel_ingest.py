@@ -3,7 +3,10 @@ families' ingest steps in processes of their own, side by side, each loading int
 workspace and merging into the run's one build; write-audit-publish as in one process.
 The runs are in the `distributed` tier (make test); the joining rules run in make check."""
 
+import contextlib
 import os
+import threading
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -52,13 +55,64 @@ def _step_spans(s, run_id) -> dict[str, tuple[float, float, int]]:
     return spans
 
 
+SERVERS = ("dagster_project.dbt_server", "dagster_project.quality.gx_server",
+           "multiprocessing.forkserver")
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid → (parent pid, command line) of every process now."""
+    table = {}
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if proc.name.isdigit():
+                parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                table[int(proc.name)] = (parent, (proc / "cmdline").read_bytes().decode())
+    return table
+
+
+def _descends(pid: int, ancestor: int, table) -> bool:
+    while pid in table and pid > 1:
+        pid = table[pid][0]
+        if pid == ancestor:
+            return True
+    return False
+
+
+@contextlib.contextmanager
+def _servers_seen():
+    """(pid, parent pid, which) of every dbt server, GX server and forkserver among this
+    process's descendants while the block ran, from /proc every 50 ms (each lives seconds:
+    it imports dbt, GX or our definitions). What a server forks (a dbt or GX child, a step)
+    carries its command line; a process whose parent is a server of the same kind is such
+    a child and not counted."""
+    seen, stop = set(), threading.Event()
+
+    def watch():
+        while not stop.wait(0.05):
+            table = _processes()
+            for pid, (parent, command) in table.items():
+                which = next((k for k in SERVERS if k in command), None)
+                if which and which not in table.get(parent, (0, ""))[1] \
+                        and _descends(pid, os.getpid(), table):
+                    seen.add((pid, parent, which))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        watcher.join()
+
+
 @pytest.mark.distributed
 def test_two_workers_ingest_side_by_side_and_publish_the_same_release(copies):
     before_rows = _raw_rows(copies.working_database)
     before_release = _release_files((copies.releases_dir / "latest").resolve())
     lines = []
-    code = refresh(copies, progress=lines.append, quarters=quarter_range("2024Q1..2024Q4"),
-                   workers=2)
+    with _servers_seen() as servers:
+        code = refresh(copies, progress=lines.append,
+                       quarters=quarter_range("2024Q1..2024Q4"), workers=2)
     output = "\n".join(lines)
     assert code == 0, output
     run_id = next(line.split()[1].rstrip(":") for line in lines if line.startswith("run "))
@@ -77,6 +131,12 @@ def test_two_workers_ingest_side_by_side_and_publish_the_same_release(copies):
         running += delta
         most = max(most, running)
     assert most == 2, spans
+    # The steps' dbt and GX ran on the launcher's servers (lib/server_sockets.py), and the
+    # steps were forked from one forkserver, the launcher's: no step process started a
+    # server of its own (each would import dbt or GX again).
+    assert {which for _, _, which in servers} == set(SERVERS), servers
+    assert {parent for _, parent, _ in servers} == {os.getpid()}, servers
+    assert len({pid for pid, _, which in servers if which == SERVERS[2]}) == 1, servers
     # The person-level families (the long steps) were started first.
     person_level = {f"raw__{f.name}" for f in door().families.values() if f.person_level}
     assert set(sorted(spans, key=lambda k: spans[k][0])[:len(person_level)]) == person_level

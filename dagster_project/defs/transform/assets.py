@@ -55,7 +55,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     # dbt's unit tests check the models' logic on fixed inputs, not this data: they run in
     # the test suite (tests/integration/test_dbt_unit_tests.py), not in every refresh, as
     # dbt advises.
-    dbt_server.start()  # started with the run by `tsdg refresh`; here for other launchers
+    dbt_server.ensure()  # started with the run by `tsdg refresh`; here for other launchers
     project = project_sha256()
     reuse = _plan_reuse(context, s, project)
     invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test",
