@@ -48,12 +48,13 @@ def test_the_floor_agrees_with_the_tiny_release_on_every_published_value(tiny_re
 
     # The comparison can fail: one value moved by a millionth is caught, and so is one left out.
     moved, dropped = tmp_path / "moved.parquet", tmp_path / "dropped.parquet"
-    duckdb.execute(f"""copy (select * replace (case when indicator_code = '8.6.1'
+    with duckdb.connect() as con:  # not the module's default connection, shared by the process
+        con.execute(f"""copy (select * replace (case when indicator_code = '8.6.1'
                                and measure = 'rate' and as_of = date '2024-12-31'
                                and window_start = date '2021-01-01'
                                then indicator_value + 1e-6 else indicator_value end
                                as indicator_value) from '{out}') to '{moved}'""")
-    duckdb.execute(f"""copy (select * from '{out}' where not (indicator_code = '1.3.1'
+        con.execute(f"""copy (select * from '{out}' where not (indicator_code = '1.3.1'
                                and as_of = date '2021-12-31')) to '{dropped}'""")
     assert agreement(moved, release)["equal"] == agreed["published"] - 1
     assert agreement(dropped, release)["missing_in_floor"] == 1

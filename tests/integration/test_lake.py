@@ -40,8 +40,11 @@ def test_the_lake_holds_every_row_of_every_raw_table_by_quarter(tiny_refreshed):
                 assert con.execute(f"select count(*) from read_parquet('{parquet}')").fetchone()[0] \
                     == con.execute(f"select count(*) from {schema}.{table}").fetchone()[0]
     person = [f.name for f in door().families.values() if f.person_level]
-    columns = {c for family in person for (c,) in duckdb.sql(
-        f"select name from parquet_schema('{lake}/{family}/*/{PART}')").fetchall()}
+    # A connection of its own: the module's default one is shared by every test of this
+    # process, and one left with an unfinished result (fetchone) refuses the next query.
+    with duckdb.connect() as con:
+        columns = {c for family in person for (c,) in con.execute(
+            f"select name from parquet_schema('{lake}/{family}/*/{PART}')").fetchall()}
     assert "person_key" in columns and not {"national_id", "id_number", "身分證字號"} & columns
 
 
@@ -63,9 +66,10 @@ def test_a_resubmission_replaces_its_quarter_and_a_blocked_build_changes_nothing
         f"labour_insurance/partition_key=2024Q2/{PART}"}
     assert "_raw/landed_files.parquet" in changed
     # the quarter holds both vintages (the models take the current one from landed_files)
-    assert duckdb.execute(f"""select count(distinct file_sha256) from
-                          {_lake_rows(lake, 'labour_insurance')} where partition_key = '2024Q2'
-                          and source_file like '%bli_11304.csv'""").fetchone()[0] == 2
+    with duckdb.connect() as con:
+        assert con.execute(f"""select count(distinct file_sha256) from
+                           {_lake_rows(lake, 'labour_insurance')} where partition_key = '2024Q2'
+                           and source_file like '%bli_11304.csv'""").fetchone()[0] == 2
     assert not list(lake.rglob("*.old")) and not list(
         (copies.warehouse_dir / "builds").glob("*/lake"))
 
