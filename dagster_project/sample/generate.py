@@ -7,9 +7,11 @@ whole data set in memory.
 
 import calendar
 import json
+import multiprocessing
 import os
 import random
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
@@ -186,8 +188,7 @@ class Sample:
                 return m + lag
         return None
 
-    def training_rosters(self) -> None:
-        plan = P.training_plan(self.rng, self.scale)
+    def training_rosters(self, plan: P.TrainingPlan) -> None:
         updates: dict[int, list[int]] = {}  # update month → start months reported then
         for m in range(N_MONTHS):
             u = self._update_month(m)
@@ -260,8 +261,7 @@ class Sample:
         m = (registered.year - 2017) * 12 + registered.month - 1
         return m + P.STABLE_MONTHS <= as_of_month
 
-    def employment_services(self) -> None:
-        plan = P.pes_plan(self.rng, self.scale)
+    def employment_services(self, plan: P.PesPlan) -> None:
         for q_start in range(0, N_MONTHS, 3):
             months = range(q_start, min(q_start + 3, N_MONTHS))
             q_end = months[-1]
@@ -288,8 +288,7 @@ class Sample:
                 self.rows["employment_services", partition_of(q_start)] += w.close()
 
     # ---------------------------------------------------------------- aggregated families
-    def labour_insurance(self) -> None:
-        values = P.labour_insurance_plan(self.rng)
+    def labour_insurance(self, values: dict[str, np.ndarray]) -> None:
         names = [c["name_zh"] for c in counties()]
         for m in range(N_MONTHS):
             year, month = year_month(m)
@@ -303,8 +302,7 @@ class Sample:
             self.rows["labour_insurance", partition_of(m)] += w.close()
             self.keys["labour_insurance"] += w.rows
 
-    def programme_tallies(self) -> None:
-        series = P.tally_plan(self.rng)
+    def programme_tallies(self, series: dict[str, np.ndarray]) -> None:
         for year in range(2017, 2026):
             for unit in sorted(set(P.TALLY_UNITS.values())):
                 name = f"tally_{unit}_{year - 1911}.csv"
@@ -318,9 +316,9 @@ class Sample:
                             self.rows["programme_tallies", partition_of(m)] += 1
                 self.keys["programme_tallies"] += w.close()
 
-    def county_submissions(self) -> None:
+    def county_submissions(self, plan: list[dict]) -> None:
         names = {c["county_code"]: c["name_zh"] for c in counties()}
-        for row in P.county_submission_plan(self.rng):
+        for row in plan:
             roc = row["year"] - 1911
             stem = f"{row['county_code']}_{roc}Q{row['quarter']}"
             mess = mess_for(self.seed, stem)
@@ -353,21 +351,53 @@ class Sample:
         ws.append([v.strip('"') for v in values])
         wb.save(path)
 
+    def plans(self) -> dict:
+        """Every family's plan, drawn from the seeded RNG in this order (the sample depends
+        on it)."""
+        return {"programme_tallies": P.tally_plan(self.rng),
+                "labour_insurance": P.labour_insurance_plan(self.rng),
+                "county_submissions": P.county_submission_plan(self.rng),
+                "training_rosters": P.training_plan(self.rng, self.scale),
+                "employment_services": P.pes_plan(self.rng, self.scale)}
+
     def write_all(self, progress=print) -> dict:
-        for family in ("programme_tallies", "labour_insurance", "county_submissions",
-                       "training_rosters", "employment_services"):
-            progress(f"sample: writing {family} …")
-            getattr(self, family)()
+        plans = self.plans()
+        # The two person-level families are most of the work (a Python pass per record) and
+        # independent of each other: the training rosters are written by a process of their
+        # own (spawned, not forked: the caller may be a process with threads, e.g. a test's)
+        # while this one writes the rest. Records come from seeded generators per group, so
+        # the files are the same whichever finishes first.
+        aside = "training_rosters"
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            written = pool.submit(_write_family, self.out, self.scale, self.seed, aside,
+                                  plans[aside])
+            progress(f"sample: writing {aside} (in a process of its own) …")
+            for family in plans:
+                if family != aside:
+                    progress(f"sample: writing {family} …")
+                    getattr(self, family)(plans[family])
+            rows, keys = written.result()
+            self.rows.update(rows)
+            self.keys.update(keys)
         stamp_delivery_times(self.out)
+        keys = {f: self.keys[f] for f in plans if f in self.keys}  # in the families' order
         manifest = {
             "scale": self.scale, "seed": self.seed,
             "rows_per_partition": {f"{f}/{p}": n for (f, p), n in sorted(self.rows.items())},
-            "distinct_records": dict(self.keys),
+            "distinct_records": keys,
             "rows_per_family": {f: sum(n for (g, _), n in self.rows.items() if g == f)
-                                for f in self.keys},
+                                for f in keys},
         }
         (self.out / "sample_manifest.json").write_text(json.dumps(manifest, indent=1))
         return manifest
+
+
+def _write_family(out: Path, scale: float, seed: int, family: str, plan) -> tuple:
+    """One family's files, in a process of its own: (rows per partition, distinct records)."""
+    sample = Sample(out, scale, seed)
+    getattr(sample, family)(plan)
+    return sample.rows, sample.keys
 
 
 def stamp_delivery_times(out: Path, days_after: int = 20) -> None:
