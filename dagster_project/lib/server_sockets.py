@@ -73,6 +73,8 @@ def _sweep(folder: Path) -> None:
             else:
                 with contextlib.suppress(FileNotFoundError):
                     entry.unlink()
+        except PermissionError:  # the pid now another user's process: alive, left alone
+            pass
 
 
 def _parent_of(pid: int) -> int | None:
