@@ -275,11 +275,7 @@ def _receive(conn: socket.socket) -> tuple[dict, list[int]] | None:
 
 
 def serve(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(path))  # clients that come while dbt imports and parses wait
-    listener.listen(8)
+    listener = server_sockets.listen(path)  # clients that come while dbt parses wait
     children: set[int] = set()
     # A folder of its own, removed in `finally` (not a TemporaryDirectory: its clean-up at
     # exit would run in every child, whose exit handlers run; see _child).

@@ -58,6 +58,18 @@ def prepared(owner_pid: int, kind: str) -> Path | None:
     return path if len(os.fsencode(path)) < 100 else None
 
 
+def listen(path: Path) -> socket.socket:
+    """A server's listening socket at `path` (one a killed server of a reused pid left is
+    replaced). Bound before the server imports dbt or GX: clients that come meanwhile wait
+    in the backlog."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(8)
+    return listener
+
+
 def _sweep(folder: Path) -> None:
     """Remove what servers of processes that no longer exist left (a kill -9 leaves its
     socket and scratch folder): <owner pid>.<kind>.sock and <owner pid>.<kind>.parse…/."""

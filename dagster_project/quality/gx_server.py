@@ -15,6 +15,8 @@ import socket
 import sys
 from pathlib import Path
 
+from dagster_project.lib import server_sockets
+
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 # The suites run on DuckDB only. GX imports pyspark, its ML library and SciPy's sparse
 # matrices when pyspark is installed (it is, for the Spark engine): seconds for nothing.
@@ -37,17 +39,6 @@ def _answer(line: bytes) -> bytes:
     return (json.dumps({"exit": os.waitstatus_to_exitcode(status)}) + "\n").encode()
 
 
-def _listener(path: Path | None) -> socket.socket | None:
-    if path is None:
-        return None
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(path))  # descendants that come while GX imports wait in the backlog
-    listener.listen(8)
-    return listener
-
-
 def _serve_connection(conn: socket.socket) -> None:
     conn.settimeout(10)  # a client that connects and says nothing holds no one up
     with conn, conn.makefile("rb") as reader:
@@ -66,7 +57,7 @@ def main(path: Path | None) -> None:
     # goes to stderr, so it cannot be taken for an answer.
     answers = os.dup(1)
     os.dup2(2, 1)
-    listener = _listener(path)
+    listener = server_sockets.listen(path) if path is not None else None
     # The point of this process: GX (with the modules validate._validate takes from it, and
     # SQLAlchemy) and our DuckDB fix, imported once for every child.
     import great_expectations  # noqa: F401
