@@ -8,11 +8,13 @@ was given a socket (lib/server_sockets.py), from that process's descendants: the
 its stdin closes, that is, with the process that started it (quality/validate.py)."""
 
 import contextlib
+import importlib
 import json
 import os
 import selectors
 import socket
 import sys
+import types
 from pathlib import Path
 
 from dagster_project.lib import server_sockets
@@ -22,6 +24,30 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 # matrices when pyspark is installed (it is, for the Spark engine): seconds for nothing.
 # Marked absent here, GX takes it as not installed.
 sys.modules["pyspark"] = None
+
+
+def _on_first_use(name: str) -> None:
+    """`name` as a stand-in module that imports the real one when an attribute of it is
+    first read (importlib's LazyLoader does not hold: the import system reads a lazy
+    module's attributes as it binds it)."""
+    stand_in = types.ModuleType(name, "imported on first use (quality/gx_server.py)")
+
+    def real_attribute(attribute: str):
+        real = sys.modules.get(name)
+        if real is stand_in or real is None:
+            del sys.modules[name]
+            real = importlib.import_module(name)
+        return getattr(real, attribute)
+
+    stand_in.__getattr__ = real_attribute
+    sys.modules[name] = stand_in
+
+
+# GX imports SciPy's statistics and Altair at import time for the expectations and Data Docs
+# charts that use them (distribution tests): about 1 s of CPU, which our suites never use.
+# On first use instead: a suite that did use them would still find them.
+for _name in ("scipy.stats", "altair"):
+    _on_first_use(_name)
 
 
 def _answer(line: bytes) -> bytes:
