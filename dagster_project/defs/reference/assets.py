@@ -2,11 +2,16 @@
 
 import dagster as dg
 
+from dagster_project.build_inputs import project_sha256
 from dagster_project.config import REGISTRY_FILE
 from dagster_project.defs.resources import WarehouseResource
+from dagster_project.lib.duckdb_tables import table_names
 from dagster_project.lib.registry import tables
 from dagster_project.write_audit_publish import writer
 
+# The project digest (build_inputs.py: registry, reference data, contract, code) the
+# registry tables were written by, beside them.
+WRITTEN_BY = "meta.registry_written_by"
 REGISTRY_TABLES = ("indicators", "indicator_measures", "window_rules", "targets", "counties",
                    "branches", "families", "units", "flows", "parameters", "codelists")
 
@@ -19,13 +24,33 @@ REGISTRY_TABLES = ("indicators", "indicator_measures", "window_rules", "targets"
 )
 def reference_data(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     s = warehouse.build(context)
-    frames = tables(REGISTRY_FILE)
+    project = project_sha256()
     with writer(s.database) as con:  # ingest steps may be merging beside it
-        con.execute("create schema if not exists registry")
-        for name in REGISTRY_TABLES:
-            con.register("frame", frames[name])
-            con.execute(f"create or replace table registry.{name} as select * from frame")
-            con.unregister("frame")
+        if _written_by(con) == project:
+            rows = {name: con.execute(f"select count(*) from registry.{name}").fetchone()[0]
+                    for name in REGISTRY_TABLES}
+            context.log.info("registry tables as the last published build wrote them (same "
+                             "registry files and code): not written again")
+        else:
+            frames = tables(REGISTRY_FILE)
+            con.execute("create schema if not exists registry")
+            for name in REGISTRY_TABLES:
+                con.register("frame", frames[name])
+                con.execute(f"create or replace table registry.{name} as select * from frame")
+                con.unregister("frame")
+            rows = {name: len(frame) for name, frame in frames.items()}
+            con.execute("create schema if not exists meta")
+            con.execute(f"create or replace table {WRITTEN_BY} as select ? as project_sha256",
+                        [project])
     for name in REGISTRY_TABLES:
-        yield dg.MaterializeResult(asset_key=["registry", name],
-                                   metadata={"rows": len(frames[name])})
+        yield dg.MaterializeResult(asset_key=["registry", name], metadata={"rows": rows[name]})
+
+
+def _written_by(con) -> str | None:
+    """The project that wrote this build's registry tables, if all are there. A build is a
+    copy of the working warehouse: tables written by this very project are what writing
+    them again would give."""
+    present = table_names(con)
+    if WRITTEN_BY not in present or not all(f"registry.{n}" in present for n in REGISTRY_TABLES):
+        return None
+    return con.execute(f"select project_sha256 from {WRITTEN_BY}").fetchone()[0]
