@@ -6,9 +6,6 @@ import io
 import zipfile
 from datetime import date, datetime, time
 
-from openpyxl import load_workbook
-from openpyxl.utils import get_column_letter
-
 from dagster_project.ingest.files import BadFile, LandedFile, decode
 from dagster_project.ingest.problems import FileRejected, Problem, whole_file
 from dagster_project.lib.counties import UnknownCounty, resolve_county
@@ -247,6 +244,11 @@ def _cell_text(value) -> str:
 def _xlsx_rows(landed: LandedFile, data: bytes, sheet: str,
                columns: dict[str, str]) -> tuple[list[tuple[int, dict]], dict[str, str]]:
     """(rows, header → column letter) of the form's sheet."""
+    # openpyxl (and the numpy it imports) only when a workbook is read: most landed files
+    # are CSV, and every `tsdg` process imports this module.
+    from openpyxl import load_workbook
+    from openpyxl.utils import get_column_letter
+
     _check_inflated_size(landed, data)
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)

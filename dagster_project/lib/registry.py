@@ -1,8 +1,10 @@
 """The indicator registry (registry/indicators.yml) as flat tables for the warehouse."""
 
-from pathlib import Path
+from __future__ import annotations
 
-import pandas as pd
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import yaml
 
 from dagster_project.lib.reference import branches, counties, targets
@@ -12,6 +14,11 @@ FORMULAS = {"count", "ratio", "per_1000", "over_base", "running", "stock", "stoc
 WINDOW_KINDS = {"stock", "cumulative", "report_year", "calendar_year", "running"}
 LAST_YEAR = 9999
 BOUNDS = {"share", "ratio"}
+
+# pandas (with numpy, 0.4 s) is imported by the functions that make tables, not with this
+# module, which every process that loads the definitions imports.
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class RegistryError(ValueError):
@@ -50,6 +57,8 @@ def load(path: Path) -> list[dict]:
 def tables(path: Path) -> dict[str, pd.DataFrame]:
     """registry.* tables: indicators, indicator_measures, window_rules, targets, counties,
     branches, and the source contract's families and units."""
+    import pandas as pd
+
     indicators = load(path)
     by_code = {i["code"]: i for i in indicators}
     ind_rows, measure_rows, rule_rows = [], [], []
@@ -101,6 +110,8 @@ def tables(path: Path) -> dict[str, pd.DataFrame]:
 
 def parameters(path: Path) -> pd.DataFrame:
     """Numbers the counting rules and the contract use, one row each (name, value)."""
+    import pandas as pd
+
     raw = yaml.safe_load(path.read_text(encoding="utf-8")).get("parameters", {})
     rows = [{"name": name, "value": int(p["value"]), "description": p["description"],
              "home": "registry/indicators.yml"} for name, p in raw.items()]
@@ -113,6 +124,8 @@ def parameters(path: Path) -> pd.DataFrame:
 def contract_tables() -> dict[str, pd.DataFrame]:
     """The families and owner units of registry/sources.yml, for dbt's expected
     submissions and the withheld-figure reasons."""
+    import pandas as pd
+
     d = door()
     families = [{"family": f.name, "title_zh": f.title_zh, "period_grain": f.period,
                  "months_per_period": f.months_per_period, "sender_kind": f.sender_kind,

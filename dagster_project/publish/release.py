@@ -6,9 +6,12 @@ or the new one, never a half-written one, and never the file a refresh is writin
 """
 
 import csv
+import importlib
 import json
 import os
 import shutil
+import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,15 +22,17 @@ from dagster_project.dbt_manifest import DOCS_SITE
 from dagster_project.lib.redact import redact_ids
 from dagster_project.publish.access import RELEASE_DB, latest_release
 from dagster_project.publish.disclosure import protect
-from dagster_project.publish.report import write_report
-from dagster_project.publish.sdmx import write_sdmx_files
-from dagster_project.publish.tidy import plain_numbers, write_metadata, write_tidy
-from dagster_project.publish.workbook import write_workbook
 
 MARTS = ("indicator_values", "indicator_progress", "county_programme_quarterly",
          "submission_status", "submission_files", "county_submission_vintages")
 REGISTRY = ("indicators", "indicator_measures", "window_rules", "targets", "counties", "branches")
 WORKBOOK = "release.xlsx"
+
+# The writers of the release's files import pandas, pysdmx and xlsxwriter, about half a
+# second: imported when a release is written, not by every process that loads the
+# definitions; a run imports them on a thread while it waits for dbt (prefetch_writers).
+WRITERS = ("dagster_project.publish.tidy", "dagster_project.publish.workbook",
+           "dagster_project.publish.report", "dagster_project.publish.sdmx")
 
 INDICATORS_CSV = """
     select
@@ -71,7 +76,24 @@ def _fsync_tree(folder: Path) -> None:
         os.close(fd)
 
 
+def _import_writers() -> None:
+    for name in WRITERS:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the release's own import reports it
+            return
+
+
+def prefetch_writers() -> None:
+    """Import the release's writers on a thread of their own, for a process that is about
+    to wait (for dbt): the import then costs the run nothing."""
+    if not all(name in sys.modules for name in WRITERS):
+        threading.Thread(target=_import_writers, name="release-writers", daemon=True).start()
+
+
 def _write_csv(con, query: str, path: Path) -> int:
+    from dagster_project.publish.tidy import plain_numbers
+
     frame = plain_numbers(con.sql(query).df())
     frame.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
     return len(frame)
@@ -166,6 +188,8 @@ def _write_revisions(con, previous: Path | None, sources: list[dict], path: Path
     con.execute("detach previous")
     changed = _changed_sources(previous, sources)
     frame["changed_source_files"] = ["; ".join(changed.get(f, [])) for f in frame.pop("source_family")]
+    from dagster_project.publish.tidy import plain_numbers
+
     plain_numbers(frame).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
     return {"previous_release": previous.name, "revised": len(frame),
             "unexplained": int((frame["changed_source_files"] == "").sum())}
@@ -195,6 +219,11 @@ def publish(database: Path, releases_dir: Path, validation: dict,
     """Copy the marts of `database` into a new release and point `latest` at it."""
     if validation.get("passed") is not True:
         raise NotValidated("refusing to publish: validation did not pass")
+    from dagster_project.publish.report import write_report
+    from dagster_project.publish.sdmx import write_sdmx_files
+    from dagster_project.publish.tidy import write_metadata, write_tidy
+    from dagster_project.publish.workbook import write_workbook
+
     created = datetime.now(UTC)
     release_id = created.strftime("%Y%m%dT%H%M%S%fZ")
     releases_dir.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from dagster_project.lean_dagster_dbt import (
     DbtProject,
     dbt_assets,
 )
+from dagster_project.publish.release import prefetch_writers
 from dagster_project.spark_engine import load_into_duckdb, spark_build_args
 
 DBT_SUMMARY = "last_dbt_build.json"
@@ -58,6 +59,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     dbt_server.ensure()  # started with the run by `tsdg refresh`; here for other launchers
     project = project_sha256()
     reuse = _plan_reuse(context, s, project)
+    prefetch_writers()  # this process now waits for dbt: the release's imports cost nothing
     invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test",
                           "--vars", json.dumps(BUILD_VARS)], context=context,
                          target_path=target_path)
