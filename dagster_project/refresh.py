@@ -146,8 +146,8 @@ def _launch(s: Settings, progress, quarters: list[str], families: list[str],
     for key, n in materialized.items():
         progress(f"  materialized {key}" + (f" ({n} partitions)" if n > 1 else ""))
     if unchanged:
-        progress(f"  kept as the last release's build left them (their families' files "
-                 f"unchanged; not built or validated again): {', '.join(unchanged)}")
+        progress(f"  kept as the last release's build left them (what they are made from "
+                 f"is unchanged; not built or validated again): {', '.join(unchanged)}")
     progress(f"run {result.run_id}: {'ok' if result.success else 'FAILED'} in "
              f"{time.monotonic() - started:.1f} s")
     return result

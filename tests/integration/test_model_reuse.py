@@ -8,8 +8,10 @@ import subprocess
 
 import duckdb
 
-from dagster_project.config import DATABASE_NAME, DBT_PROJECT_DIR
+from dagster_project.config import DATABASE_NAME, DBT_PROJECT_DIR, REGISTRY_FILE
 from dagster_project.dbt_manifest import BUILD_VARS, DBT_IN_BUILD, MANIFEST
+from dagster_project.defs.reference.assets import REGISTRY_TABLES, WRITTEN_BY, _written_by
+from dagster_project.lib.registry import tables
 from dagster_project.model_reuse import plan, reusable_models
 
 FAMILIES = {"training_rosters", "employment_services", "labour_insurance",
@@ -82,6 +84,19 @@ def test_a_changed_family_a_changed_project_or_no_record_keeps_nothing_of_it(cop
     assert plan(database, MANIFEST, project).models == []
 
 
+def test_registry_tables_are_kept_only_as_written_by_this_project(copies, tmp_path):
+    from dagster_project.build_inputs import project_sha256
+
+    database = tmp_path / DATABASE_NAME
+    shutil.copy2(copies.working_database, database)
+    with duckdb.connect(str(database)) as con:
+        assert _written_by(con) == project_sha256()
+        con.execute(f"update {WRITTEN_BY} set project_sha256 = 'another project'")
+        assert _written_by(con) == "another project"  # then the step writes them
+        con.execute("drop table registry.units")
+        assert _written_by(con) is None  # a table missing: written again
+
+
 def test_kept_models_equal_building_every_model_again(copies, tmp_path):
     from dagster_project.refresh import refresh
 
@@ -95,6 +110,8 @@ def test_kept_models_equal_building_every_model_again(copies, tmp_path):
     assert len(said) == 1 and all(m in said[0] for f in FAMILIES - {"county_submissions"}
                                   for m in CHAINS[f])
     assert not [line for line in lines if "materialized" in line and "stg_training" in line]
+    # the registry's tables too: written by this very project, not written again
+    assert all(f"registry/{t}" in said[0] for t in REGISTRY_TABLES)
     release = json.loads((copies.releases_dir / "latest" / "manifest.json").read_text())
     kept = sum(len(CHAINS[f]) for f in FAMILIES - {"county_submissions"})
     assert release["validation"]["dbt_build"]["kept"] == kept
@@ -135,3 +152,14 @@ def test_kept_models_equal_building_every_model_again(copies, tmp_path):
                 """).fetchone()[0]
             rows = con.execute(f"select count(*) from {schema}.{name}").fetchone()[0]
             assert differ == 0 and rows > 0, (schema, name, differ, rows)
+    # and the registry's tables are what writing them from the registry gives
+    with duckdb.connect(str(copies.working_database), read_only=True) as con:
+        for name, frame in tables(REGISTRY_FILE).items():
+            con.register("frame", frame)
+            differ = con.execute(f"""select count(*) from (
+                (select * from registry.{name} except all select * from frame)
+                union all
+                (select * from frame except all select * from registry.{name}))
+                """).fetchall()[0][0]
+            con.unregister("frame")
+            assert differ == 0 and len(frame) > 0, name

@@ -26,11 +26,12 @@ def reference_data(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     s = warehouse.build(context)
     project = project_sha256()
     with writer(s.database) as con:  # ingest steps may be merging beside it
+        kept = {}
         if _written_by(con) == project:
-            rows = {name: con.execute(f"select count(*) from registry.{name}").fetchone()[0]
+            rows = {name: con.execute(f"select count(*) from registry.{name}").fetchall()[0][0]
                     for name in REGISTRY_TABLES}
-            context.log.info("registry tables as the last published build wrote them (same "
-                             "registry files and code): not written again")
+            kept = {"rebuilt": False, "kept": "written by an earlier run of the same project "
+                                              "(registry files, reference data and code)"}
         else:
             frames = tables(REGISTRY_FILE)
             con.execute("create schema if not exists registry")
@@ -43,7 +44,8 @@ def reference_data(context: dg.AssetExecutionContext, warehouse: WarehouseResour
             con.execute(f"create or replace table {WRITTEN_BY} as select ? as project_sha256",
                         [project])
     for name in REGISTRY_TABLES:
-        yield dg.MaterializeResult(asset_key=["registry", name], metadata={"rows": rows[name]})
+        yield dg.MaterializeResult(asset_key=["registry", name],
+                                   metadata={"rows": rows[name], **kept})
 
 
 def _written_by(con) -> str | None:
@@ -53,4 +55,4 @@ def _written_by(con) -> str | None:
     present = table_names(con)
     if WRITTEN_BY not in present or not all(f"registry.{n}" in present for n in REGISTRY_TABLES):
         return None
-    return con.execute(f"select project_sha256 from {WRITTEN_BY}").fetchone()[0]
+    return con.execute(f"select project_sha256 from {WRITTEN_BY}").fetchall()[0][0]
