@@ -106,6 +106,14 @@ def warm() -> None:
         _started()
 
 
+def ensure() -> None:
+    """A GX server for this process's validation: its own, or its nearest ancestor's (the
+    refresh's, for a step of `tsdg refresh --workers`), else one started now. Called as
+    the run waits for dbt, a core is free to import GX meanwhile."""
+    if not _running() and server_sockets.nearest("gx") is None:
+        warm()
+
+
 def _started() -> subprocess.Popen:
     global _SERVER
     if _SERVER is None or _SERVER.poll() is not None:

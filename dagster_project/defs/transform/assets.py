@@ -20,6 +20,7 @@ from dagster_project.lean_dagster_dbt import (
     dbt_assets,
 )
 from dagster_project.publish.release import prefetch_writers
+from dagster_project.quality import validate
 from dagster_project.spark_engine import load_into_duckdb, spark_build_args
 
 DBT_SUMMARY = "last_dbt_build.json"
@@ -59,7 +60,10 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     dbt_server.ensure()  # started with the run by `tsdg refresh`; here for other launchers
     project = project_sha256()
     reuse = _plan_reuse(context, s, project)
-    prefetch_writers()  # this process now waits for dbt: the release's imports cost nothing
+    # This process now waits for dbt: GX's server imports GX meanwhile, and a thread the
+    # release's writers.
+    validate.ensure()
+    prefetch_writers()
     invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test",
                           "--vars", json.dumps(BUILD_VARS)], context=context,
                          target_path=target_path)
