@@ -15,16 +15,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 
 from dagster_project.build_inputs import build_inputs
 from dagster_project.config import PROJECT_ROOT, Settings
-from dagster_project.defs.partitions import quarterly
-from dagster_project.event_log_storage import instance_of
 from dagster_project.ingest.changes import changed_quarters
 from dagster_project.ingest.files import landed_files
 from dagster_project.lib.duckdb_tables import table_names
+from dagster_project.lib.quarters import QUARTERS
 from dagster_project.lib.redact import safe_text
 from dagster_project.lib.rules import texts
 from dagster_project.lib.source_contract import family_names
@@ -41,12 +39,14 @@ def quarters_with_files(s: Settings) -> list[str]:
     for family in family_names():
         for landed in landed_files(s.sources_dir, family)[0]:
             found.update(landed.partitions)
-    return [k for k in quarterly.get_partition_keys() if k in found]
+    return [k for k in QUARTERS if k in found]
 
 
-def instance(s: Settings) -> dg.DagsterInstance:
+def instance(s: Settings):
     """The persistent instance of DAGSTER_HOME if set, else <warehouse>/dagster_home — the
     one `make dev` opens — so runs of `tsdg refresh` show in the UI."""
+    from dagster_project.event_log_storage import instance_of
+
     home = Path(os.environ.get("DAGSTER_HOME") or s.warehouse_dir / "dagster_home")
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
@@ -66,6 +66,8 @@ def _root_cause(error) -> str:
 def _execute(s: Settings, progress, tags: dict, selection: list, workers: int):
     """The refresh job in this process (workers 1), or on the multiprocess executor with
     the ingest steps side by side, this process holding the writer lock for the run."""
+    import dagster as dg
+
     from dagster_project.definitions import refresh_job_for
     from dagster_project.defs.resources import WarehouseResource
 
@@ -89,18 +91,20 @@ def _execute(s: Settings, progress, tags: dict, selection: list, workers: int):
 
 def _start_servers(workers: int) -> None:
     """dbt and GX of a run are forked from servers of this process, also in the step
-    processes of `--workers` (lib/server_sockets.py): they import dbt and GX (and parse the
-    project) now, on the other core, while this process loads the definitions and the run
+    processes of `--workers` (lib/server_sockets.py). dbt's imports dbt and parses the
+    project now, on the other core, while this process loads the definitions and the run
     ingests (an incremental run reaches dbt seconds after it starts, and waited there for
-    the server's parse when it started later). With `--workers`, the forkserver the steps
-    are forked from is started now too: it imports the definitions while this process does,
-    not after. All are subprocesses (exec'd): they do not inherit the writer lock's file."""
+    the server's parse when it started later). GX's starts when the run waits for dbt
+    (validate.ensure, in the dbt step): started now, its import took CPU from the ingest;
+    with `--workers` it starts now, as the steps use it, and so does the forkserver the steps
+    are forked from: it imports the definitions while this process does, not after. All are
+    subprocesses (exec'd): they do not inherit the writer lock's file."""
     from dagster_project import dbt_server
     from dagster_project.quality.validate import warm
 
     dbt_server.start()
-    warm()
     if workers > 1:
+        warm()
         import multiprocessing
         from multiprocessing import forkserver
 
@@ -116,6 +120,8 @@ def _launch(s: Settings, progress, quarters: list[str], families: list[str],
             engine: str = "duckdb", workers: int = 1):
     """One run of the refresh job: the ingest of `families` over `quarters` (if any),
     then the registry, dbt, the GX checks and the release."""
+    import dagster as dg
+
     from dagster_project.defs.operations.jobs import DOWNSTREAM_KEYS, range_tags
     from dagster_project.defs.transform.assets import ENGINE_TAG
 
@@ -209,7 +215,7 @@ def _report_failure(failed_dir: Path, progress) -> None:
 def quarter_range(text: str) -> list[str]:
     """`2024Q1..2024Q3` (or one quarter) → the partition keys in that range, inclusive."""
     start, _, end = text.partition("..")
-    keys = quarterly.get_partition_keys()
+    keys = QUARTERS
     for key in (start, end or start):
         if key not in keys:
             raise ValueError(f"{key!r} is not a quarter between {keys[0]} and {keys[-1]}")

@@ -4,6 +4,6 @@ keys readable."""
 
 import dagster as dg
 
-from dagster_project.lib.quarters import quarter_keys
+from dagster_project.lib.quarters import QUARTERS
 
-quarterly = dg.StaticPartitionsDefinition(quarter_keys())
+quarterly = dg.StaticPartitionsDefinition(QUARTERS)

@@ -12,11 +12,11 @@ from datetime import datetime
 import duckdb
 
 from dagster_project.config import Settings
-from dagster_project.defs.partitions import quarterly
 from dagster_project.ingest.files import digest_of, irregular_entries, landed_files, strays
 from dagster_project.ingest.lifecycle import received_at
 from dagster_project.ingest.orders import refusals
 from dagster_project.lib.duckdb_tables import table_names
+from dagster_project.lib.quarters import QUARTERS
 from dagster_project.lib.source_contract import family_names
 
 
@@ -84,14 +84,14 @@ def scan(s: Settings, cursor: dict, full_cursor: bool = True) -> tuple[dict[str,
             for partition in partitions:
                 changed.setdefault(partition, set()).add(family)
     if refused_families:  # their family's ingest gives the verdict: make sure one runs
-        first = min(changed) if changed else quarterly.get_last_partition_key()
+        first = min(changed) if changed else QUARTERS[-1]
         changed.setdefault(first, set()).update(refused_families)
     return changed, current
 
 
 def in_order(changed: dict[str, set[str]]) -> tuple[list[str], list[str]]:
     """(quarters in partition order, families) of a scan's result."""
-    quarters = [k for k in quarterly.get_partition_keys() if k in changed]
+    quarters = [k for k in QUARTERS if k in changed]
     return quarters, sorted(set().union(*changed.values())) if changed else []
 
 
