@@ -5,6 +5,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from dagster_project.config import Settings, settings
+from dagster_project.publish import candidate
 from dagster_project.warehouse_lock import RefreshBusy
 from dagster_project.write_audit_publish import Build
 
@@ -45,7 +46,12 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._build is not None:
-            retired = self._build.close()
+            try:
+                # A release rendered for this run and not published (a step after GX
+                # failed) goes.
+                candidate.drop(self._build.settings.database, context.run.run_id)
+            finally:
+                retired = self._build.close()
             if retired is not None:
                 context.log.warning(f"the build of this run was not published; kept in {retired}")
             self._build = None

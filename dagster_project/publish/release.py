@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -214,11 +215,21 @@ def require_pass(validation_file: Path, run_id: str | None = None) -> dict:
     return results
 
 
-def publish(database: Path, releases_dir: Path, validation: dict,
-            attachments: tuple[Path, ...] = ()) -> Path:
-    """Copy the marts of `database` into a new release and point `latest` at it."""
-    if validation.get("passed") is not True:
-        raise NotValidated("refusing to publish: validation did not pass")
+@dataclass
+class Rendered:
+    """A release's files written into its hidden folder; not yet a release (commit)."""
+    database: Path
+    releases_dir: Path
+    building: Path
+    release_id: str
+    created: datetime
+    manifest: dict
+
+
+def render(database: Path, releases_dir: Path, detached: threading.Event | None = None) -> Rendered:
+    """Every file of a release from the marts of `database`, into a hidden folder. Nothing
+    is published. `detached` is set once the release's tables are copied out of `database`
+    (the build may be written again from then on)."""
     from dagster_project.publish.report import write_report
     from dagster_project.publish.sdmx import write_sdmx_files
     from dagster_project.publish.tidy import write_metadata, write_tidy
@@ -230,63 +241,89 @@ def publish(database: Path, releases_dir: Path, validation: dict,
     building = releases_dir / f".building-{release_id}"
     building.mkdir()
     counts = {}
-    with duckdb.connect(str(building / RELEASE_DB)) as con:
-        con.execute(f"attach '{database}' as source_warehouse (read_only)")
-        for schema, tables in (("marts", MARTS), ("registry", REGISTRY)):
-            con.execute(f"create schema {schema}")
-            for table in tables:
-                con.execute(f"create table {schema}.{table} as "
-                            f"select * from source_warehouse.{schema}.{table}")
-                counts[f"{schema}.{table}"] = con.sql(
-                    f"select count(*) from {schema}.{table}").fetchall()[0][0]
-        sources = _source_files(con)
-        con.execute("detach source_warehouse")
-        # Before any file is written: every output is made from the protected tables.
-        disclosure = protect(con)
-        # The CSVs are written from the release's own tables, so they agree with them.
-        counts["indicators.csv"] = _write_csv(con, INDICATORS_CSV, building / "indicators.csv")
-        counts["indicator_progress.csv"] = _write_csv(
-            con, PROGRESS_CSV, building / "indicator_progress.csv")
-        revisions = _write_revisions(con, latest_release(releases_dir), sources,
-                                     building / "revisions.csv")
-        attention = _attention(con)
-        revised = _read_csv(building / "revisions.csv")
-        # The report first: Chromium prints it to PDF while the other outputs are written.
-        finish_report = write_report(con, building, release_id, revised)
-        try:
-            counts |= write_tidy(con, building, MARTS)
-            counts |= write_metadata(con, building, MARTS, release_id)
-            counts |= write_workbook(con, building / WORKBOOK, release_id, revisions)
-            counts |= write_sdmx_files(con, building, {
-                (r["indicator_code"], r["measure"], r["group"], r["window_start"], r["as_of"])
-                for r in revised})
-        except BaseException:
-            finish_report(abandon=True)
-            raise
-        counts |= finish_report()
-    if DOCS_SITE.exists():  # dbt's documentation of the models this release was built with
-        (building / "docs").mkdir()
-        shutil.copy2(DOCS_SITE, building / "docs" / "index.html")
+    try:
+        with duckdb.connect(str(building / RELEASE_DB)) as con:
+            try:
+                con.execute(f"attach '{database}' as source_warehouse (read_only)")
+                for schema, tables in (("marts", MARTS), ("registry", REGISTRY)):
+                    con.execute(f"create schema {schema}")
+                    for table in tables:
+                        con.execute(f"create table {schema}.{table} as "
+                                    f"select * from source_warehouse.{schema}.{table}")
+                        counts[f"{schema}.{table}"] = con.sql(
+                            f"select count(*) from {schema}.{table}").fetchall()[0][0]
+                sources = _source_files(con)
+                con.execute("detach source_warehouse")
+            finally:
+                if detached is not None:
+                    detached.set()
+            # Before any file is written: every output is made from the protected tables.
+            disclosure = protect(con)
+            # The CSVs are written from the release's own tables, so they agree with them.
+            counts["indicators.csv"] = _write_csv(con, INDICATORS_CSV,
+                                                  building / "indicators.csv")
+            counts["indicator_progress.csv"] = _write_csv(
+                con, PROGRESS_CSV, building / "indicator_progress.csv")
+            revisions = _write_revisions(con, latest_release(releases_dir), sources,
+                                         building / "revisions.csv")
+            attention = _attention(con)
+            revised = _read_csv(building / "revisions.csv")
+            # The report first: Chromium prints it to PDF while the other outputs are written.
+            finish_report = write_report(con, building, release_id, revised)
+            try:
+                counts |= write_tidy(con, building, MARTS)
+                counts |= write_metadata(con, building, MARTS, release_id)
+                counts |= write_workbook(con, building / WORKBOOK, release_id, revisions)
+                counts |= write_sdmx_files(con, building, {
+                    (r["indicator_code"], r["measure"], r["group"], r["window_start"],
+                     r["as_of"]) for r in revised})
+            except BaseException:
+                finish_report(abandon=True)
+                raise
+            counts |= finish_report()
+        if DOCS_SITE.exists():  # dbt's documentation of the models this release was built with
+            (building / "docs").mkdir()
+            shutil.copy2(DOCS_SITE, building / "docs" / "index.html")
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    # validation and build_inputs are the commit's (None: places kept in the manifest's order)
+    manifest = {"release_id": release_id, "created_at": created.isoformat(),
+                "warehouse": str(database), "source_files": sources, "validation": None,
+                "revisions": revisions, "attention": attention, "disclosure": disclosure,
+                "row_counts": counts, "build_inputs": None}
+    return Rendered(database, releases_dir, building, release_id, created, manifest)
+
+
+def discard(rendered: Rendered) -> None:
+    shutil.rmtree(rendered.building, ignore_errors=True)
+
+
+def commit(rendered: Rendered, validation: dict, attachments: tuple[Path, ...] = ()) -> Path:
+    """Make a rendered release a release and point `latest` at it: only with an explicit
+    validation pass (otherwise its folder is removed)."""
+    if validation.get("passed") is not True:
+        discard(rendered)
+        raise NotValidated("refusing to publish: validation did not pass")
+    building = rendered.building
     for attachment in attachments:
         shutil.copy2(attachment, building / attachment.name)
-    manifest = {
-        "release_id": release_id,
-        "created_at": created.isoformat(),
-        "warehouse": str(database),
-        "source_files": sources,
-        "validation": validation,
-        "revisions": revisions,
-        "attention": attention,
-        "disclosure": disclosure,
-        "row_counts": counts,
-        "build_inputs": build_inputs(database),
-    }
+    manifest = {**rendered.manifest, "validation": validation,
+                "build_inputs": build_inputs(rendered.database)}
     (building / "manifest.json").write_text(
         redact_ids(json.dumps(manifest, indent=1, ensure_ascii=False)), encoding="utf-8")
     _fsync_tree(building)
-    final = releases_dir / release_id
+    final = rendered.releases_dir / rendered.release_id
     os.replace(building, final)
-    pointer = releases_dir / f".latest-{release_id}"
-    pointer.symlink_to(release_id)
-    os.replace(pointer, releases_dir / "latest")
+    pointer = rendered.releases_dir / f".latest-{rendered.release_id}"
+    pointer.symlink_to(rendered.release_id)
+    os.replace(pointer, rendered.releases_dir / "latest")
     return final
+
+
+def publish(database: Path, releases_dir: Path, validation: dict,
+            attachments: tuple[Path, ...] = ()) -> Path:
+    """Copy the marts of `database` into a new release and point `latest` at it."""
+    if validation.get("passed") is not True:
+        raise NotValidated("refusing to publish: validation did not pass")
+    return commit(render(database, releases_dir), validation, attachments)

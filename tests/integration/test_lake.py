@@ -91,6 +91,8 @@ def test_a_resubmission_replaces_its_quarter_and_a_blocked_build_changes_nothing
     assert "county_code in counties.csv" in output
     assert "measure_code in its codelist (registry/sources.yml)" in output
     assert release_digest(copies) == published
+    # the release rendered while the build was validated (publish/candidate.py) is gone
+    assert sorted(p.name for p in copies.releases_dir.iterdir() if p.name.startswith(".")) == []
     assert _digests(lake) == after
     [failed] = list((copies.warehouse_dir / "failed").iterdir())
     assert (failed / "validation.html").exists()

@@ -18,7 +18,7 @@ from openpyxl import load_workbook
 from dagster_project.config import settings
 from dagster_project.ingest.files import decode
 from dagster_project.lib.text_normalise import parse_count
-from dagster_project.publish.release import NotValidated, publish, require_pass
+from dagster_project.publish.release import NotValidated, commit, publish, render, require_pass
 from dagster_project.refresh import _standing_release, refresh, refresh_lock
 
 
@@ -117,6 +117,16 @@ def test_publishing_without_a_passing_validation_is_refused(copies, tmp_path, re
     with pytest.raises(NotValidated):
         publish(copies.database, copies.releases_dir, {"passed": False})
     assert release_digest(copies) == before
+    # a release rendered before its validation ended (publish/candidate.py): not committed
+    # without a pass, and its hidden folder removed
+    rendered = render(copies.database, copies.releases_dir)
+    assert rendered.building.is_dir() and (rendered.building / "release.xlsx").is_file()
+    for refused in ({"passed": False}, {"errors": 3}, {"passed": "yes"}):
+        with pytest.raises(NotValidated):
+            commit(rendered, refused)
+        assert not rendered.building.exists()
+    assert release_digest(copies) == before
+    assert not [p for p in copies.releases_dir.iterdir() if p.name.startswith(".")]
 
 
 def test_a_second_refresh_is_refused_while_one_runs(copies):

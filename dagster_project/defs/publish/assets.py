@@ -9,7 +9,8 @@ import dagster as dg
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.defs.transform.assets import DBT_SUMMARY, ENGINE_TAG, dbt_models
 from dagster_project.lean_dagster_dbt import get_asset_key_for_model
-from dagster_project.publish.release import MARTS, NotValidated, publish, require_pass
+from dagster_project.publish import candidate
+from dagster_project.publish.release import MARTS, NotValidated, commit, publish, require_pass
 
 MAX_AGE_DAYS = int(os.environ.get("TSDG_RELEASE_MAX_AGE_DAYS", "140"))
 
@@ -29,6 +30,7 @@ def release(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> 
     try:
         results = require_pass(s.validation_file, context.run.run_id)
     except NotValidated as exc:
+        candidate.drop(s.database, context.run.run_id)
         raise dg.Failure(description=f"PUBLICATION BLOCKED: {exc}. The previous release is "
                                      "unchanged.") from None
     summary_file = s.database.parent / DBT_SUMMARY
@@ -40,8 +42,11 @@ def release(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> 
         "dbt_engine": context.run.tags.get(ENGINE_TAG, "duckdb"),
         "passed": True,
     }
-    folder = publish(s.database, s.releases_dir, validation,
-                     (s.validation_file, s.validation_file.with_suffix(".html")))
+    attachments = (s.validation_file, s.validation_file.with_suffix(".html"))
+    # Rendered while the build was validated, if the GX step ran in this process.
+    rendered = candidate.take(s.database, context.run.run_id)
+    folder = (commit(rendered.rendered(), validation, attachments) if rendered is not None
+              else publish(s.database, s.releases_dir, validation, attachments))
     warehouse.promote()
     context.log.info(f"published {folder}; this run's build is now the working warehouse")
     return dg.MaterializeResult(metadata={"release": dg.MetadataValue.path(str(folder))})
