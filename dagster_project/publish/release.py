@@ -5,6 +5,7 @@ does `latest` (a symlink, replaced atomically) point at it: a reader sees the ol
 or the new one, never a half-written one, and never the file a refresh is writing.
 """
 
+import contextlib
 import csv
 import importlib
 import json
@@ -285,7 +286,7 @@ def render(database: Path, releases_dir: Path, detached: threading.Event | None 
             (building / "docs").mkdir()
             shutil.copy2(DOCS_SITE, building / "docs" / "index.html")
     except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
+        _remove(building)
         raise
     # validation and build_inputs are the commit's (None: places kept in the manifest's order)
     manifest = {"release_id": release_id, "created_at": created.isoformat(),
@@ -296,7 +297,15 @@ def render(database: Path, releases_dir: Path, detached: threading.Event | None 
 
 
 def discard(rendered: Rendered) -> None:
-    shutil.rmtree(rendered.building, ignore_errors=True)
+    _remove(rendered.building)
+
+
+def _remove(building: Path) -> None:
+    """A release being made, removed; so is releases/ if it holds nothing else (render made
+    it for a first release that is not to be)."""
+    shutil.rmtree(building, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        building.parent.rmdir()
 
 
 def commit(rendered: Rendered, validation: dict, attachments: tuple[Path, ...] = ()) -> Path:
