@@ -114,7 +114,9 @@ def markdown(result: dict) -> str:
         "",
         "Product stages (s, the median round): " + ", ".join(
             f"{k} {v}" for k, v in result["product_stages_median"].items())
-        + f"; outside the steps (process start, definitions, launch) {result['outside_steps_s']}.",
+        + f"; outside the steps (process start, definitions, launch) {result['outside_steps_s']}. "
+        "The release's files are rendered during the GX step, while GX validates; publish is "
+        "the commit after the pass (publish/candidate.py).",
         "",
         f"Agreement: {result['agreement']['equal']} of {result['agreement']['published']} "
         f"published values equal to the floor's"
