@@ -53,6 +53,7 @@ _PENDING: dict[tuple[str, str], Candidate] = {}
 
 
 def start(database: Path, releases_dir: Path, run_id: str) -> Candidate:
+    drop(database, run_id)  # one of an earlier attempt of the step (a retry), if any
     candidate = Candidate(database, releases_dir)
     _PENDING[(str(database), run_id)] = candidate
     return candidate

@@ -181,6 +181,8 @@ def _changed_sources(previous: Path, sources: list[dict]) -> dict[str, list[str]
 def _write_revisions(con, previous: Path | None, sources: list[dict], path: Path) -> dict:
     """revisions.csv: every figure whose value changed since the previous release, with the
     source files of its family that changed (none listed = an unexplained revision)."""
+    from dagster_project.publish.tidy import plain_numbers
+
     if previous is None:
         path.write_text("\ufeffindicator_code,measure,group,window_start,as_of,old_value,"
                         "new_value,changed_source_files\n", encoding="utf-8")
@@ -190,8 +192,6 @@ def _write_revisions(con, previous: Path | None, sources: list[dict], path: Path
     con.execute("detach previous")
     changed = _changed_sources(previous, sources)
     frame["changed_source_files"] = ["; ".join(changed.get(f, [])) for f in frame.pop("source_family")]
-    from dagster_project.publish.tidy import plain_numbers
-
     plain_numbers(frame).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
     return {"previous_release": previous.name, "revised": len(frame),
             "unexplained": int((frame["changed_source_files"] == "").sum())}

@@ -35,7 +35,7 @@ def _on_first_use(name: str) -> None:
     def real_attribute(attribute: str):
         real = sys.modules.get(name)
         if real is stand_in or real is None:
-            del sys.modules[name]
+            sys.modules.pop(name, None)
             real = importlib.import_module(name)
         return getattr(real, attribute)
 

@@ -44,8 +44,8 @@ def release(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> 
     }
     attachments = (s.validation_file, s.validation_file.with_suffix(".html"))
     # Rendered while the build was validated, if the GX step ran in this process.
-    rendered = candidate.take(s.database, context.run.run_id)
-    folder = (commit(rendered.rendered(), validation, attachments) if rendered is not None
+    pending = candidate.take(s.database, context.run.run_id)
+    folder = (commit(pending.rendered(), validation, attachments) if pending is not None
               else publish(s.database, s.releases_dir, validation, attachments))
     warehouse.promote()
     context.log.info(f"published {folder}; this run's build is now the working warehouse")
