@@ -47,8 +47,8 @@ class WarehouseResource(dg.ConfigurableResource):
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._build is not None:
             try:
-                # A release rendered for this run and not published (a step after GX
-                # failed) goes.
+                # A release rendered for this run and not published (the validation or a
+                # later step failed) goes: the one place that removes it.
                 candidate.drop(self._build.settings.database, context.run.run_id)
             finally:
                 retired = self._build.close()

@@ -10,8 +10,8 @@ then if there is none (a step of `--workers` is a process of its own).
 Write-audit-publish is unchanged: rendering writes only a hidden folder under releases/
 (`release.render`); `release.commit` makes it a release, and only with an explicit pass of
 this run's validation. A failed validation, a failed step or a killed run leaves no release:
-the folder is removed (`drop`) or, after a kill, swept by the next run
-(write_audit_publish.settle).
+the folder is removed when the run ends (`drop`, from the warehouse resource's teardown) or,
+after a kill, swept by the next run (write_audit_publish.settle).
 """
 
 import threading

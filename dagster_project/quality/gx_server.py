@@ -1,5 +1,5 @@
-"""The process GX children are forked from: it imports GX once (about 4 s of CPU), then for
-each request (a JSON line: validate.py's `_child` arguments) forks a child that validates
+"""The process GX children are forked from: it imports GX once (about 1.5 s of CPU), then
+for each request (a JSON line: validate.py's `_child` arguments) forks a child that validates
 and exits, and answers with the child's exit code (a JSON line).
 
 Requests come from the process that started it, on stdin (answers on stdout), and, when it

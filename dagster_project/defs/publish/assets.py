@@ -30,7 +30,6 @@ def release(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> 
     try:
         results = require_pass(s.validation_file, context.run.run_id)
     except NotValidated as exc:
-        candidate.drop(s.database, context.run.run_id)
         raise dg.Failure(description=f"PUBLICATION BLOCKED: {exc}. The previous release is "
                                      "unchanged.") from None
     summary_file = s.database.parent / DBT_SUMMARY

@@ -37,28 +37,22 @@ def gx_validation(context: dg.AssetCheckExecutionContext, warehouse: WarehouseRe
     kept = carried(s.database, _kept_tables(s))
     to_run = [x for x in SUITES if x["name"] not in {r["suite"] for r in kept}]
     # The release is rendered meanwhile, when its step runs in this process; it is published
-    # only after this validation's pass (publish/candidate.py).
+    # only after this validation's pass, else removed with the run (publish/candidate.py).
     rendering = (candidate.start(s.database, s.releases_dir, run_id)
                  if context.job_def.executor_def.name in IN_PROCESS else None)
-    try:
-        fresh = validate(s.database, to_run)
-        if kept:
-            context.log.info(f"{len(kept)} suites' results carried over with the tables this "
-                             f"build kept: {', '.join(r['table'] for r in kept)}")
-        reports = sorted(fresh["suites"] + kept, key=lambda r: r["suite"])
-        results = {**fresh, **summary(reports), "carried_suites": len(kept), "run_id": run_id}
-        if rendering is not None:
-            rendering.detached.wait()  # the release's tables are copied: the build may be written
-        remember(s.database, results, run_id)
-        # The publish step reads this file and refuses to publish without an explicit pass.
-        s.validation_file.write_text(json.dumps(results, indent=1, ensure_ascii=False),
-                                     encoding="utf-8")
-        s.validation_file.with_suffix(".html").write_text(render(results), encoding="utf-8")
-    except BaseException:
-        candidate.drop(s.database, run_id)
-        raise
-    if results.get("passed") is not True:
-        candidate.drop(s.database, run_id)
+    fresh = validate(s.database, to_run)
+    if kept:
+        context.log.info(f"{len(kept)} suites' results carried over with the tables this "
+                         f"build kept: {', '.join(r['table'] for r in kept)}")
+    reports = sorted(fresh["suites"] + kept, key=lambda r: r["suite"])
+    results = {**fresh, **summary(reports), "carried_suites": len(kept), "run_id": run_id}
+    if rendering is not None:
+        rendering.detached.wait()  # the release's tables are copied: the build may be written
+    remember(s.database, results, run_id)
+    # The publish step reads this file and refuses to publish without an explicit pass.
+    s.validation_file.write_text(json.dumps(results, indent=1, ensure_ascii=False),
+                                 encoding="utf-8")
+    s.validation_file.with_suffix(".html").write_text(render(results), encoding="utf-8")
     for suite in results["suites"]:
         failed = [e for e in suite["expectations"] if not e["success"]]
         blocking = any(e["severity"] == "ERROR" for e in failed)
