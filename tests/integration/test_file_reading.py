@@ -1,6 +1,7 @@
 """Reading messy but valid files, and refusing bad ones, through the real loader."""
 
 import json
+from datetime import date
 
 import duckdb
 import pytest
@@ -139,6 +140,27 @@ def test_xlsx_with_title_row_merged_header_placeholders_and_trailing_rows(tmp_pa
     assert row[2:14] == ("10014", 2024, 2, 1234, 120, None, 40, None, 10, 30000, None, 11)
     assert sorted(row[15]) == ["new_joint_cases", "stable_3m", "sw_posts_approved"]
     assert str(row[14]) == "2024-07-15"
+
+
+def test_xlsx_cells_typed_as_excel_stores_them_read_as_the_sender_typed_them(tmp_path):
+    """Numbers stored as numbers (whole floats too), the date as a date cell (a number with
+    a date format, as Excel stores a date typed into a date-formatted cell) and the form
+    three rows down: the same row as the text a sender would have typed."""
+    landing = tmp_path / "landing"
+    path = landing / "county_submissions" / "10014_113Q2.xlsx"
+    path.parent.mkdir(parents=True)
+    wb, ws = _county_workbook(path, [[None], ["臺東縣 113年第2季"], COUNTY_HEADER,
+                                     ["台東縣", 113, 2.0, 120, 80.0, 30, 25, 12, 10, 30000.0, 12,
+                                      11, date(2024, 7, 15)]])
+    ws["M4"].number_format = "yyyy/mm/dd"
+    wb.save(path)
+    rows, quarantined = _load(landing, tmp_path / "w.duckdb", tmp_path / "key",
+                              "county_submissions", "2024Q2")
+    assert quarantined == []
+    (row,) = rows
+    assert row[2:14] == ("10014", 2024, 2, 120, 80, 30, 25, 12, 10, 30000, 12, 11)
+    assert str(row[14]) == "2024-07-15" and row[15] == []
+    assert row[1] == 4  # source_row: the row number Excel shows
 
 
 def test_labour_insurance_placeholder_is_null_with_a_reason_and_a_good_totals_row_is_checked(tmp_path):
