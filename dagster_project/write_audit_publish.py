@@ -13,6 +13,7 @@ warehouse or `latest`: its build moves to failed/<run id>/ with the reason.
 import fcntl
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -45,7 +46,7 @@ def settle(s: Settings, progress) -> None:
         progress(f"removed {leftover.name} left by an interrupted publication")
     builds = s.warehouse_dir / "builds"
     for orphan in sorted(builds.glob("*")) if builds.exists() else []:
-        if not orphan.is_dir():  # a step's `.opening` lock file, left by a kill
+        if not orphan.is_dir():  # a step's `.opening` lock, a `.replaced-` warehouse: a kill's
             orphan.unlink()
             continue
         retire(s, orphan, "orphaned build of an interrupted run; not published")
@@ -86,6 +87,7 @@ class Build:
         self.run_id = run_id
         self.owner = owner
         self._stack = ExitStack()
+        self._freeing: threading.Thread | None = None
         if owner:
             self._stack.enter_context(refresh_lock(working))  # RefreshBusy if another writes
         else:
@@ -120,18 +122,41 @@ class Build:
         quarters it ingested the lake's."""
         lake.publish(self.settings.database, self.dir, self.working.warehouse_dir)
         checkpointed(self.settings.database)  # what was validated and published, WAL included
-        os.replace(self.settings.database, self.working.working_database)
+        self._freeing = _replace_freeing_later(self.settings.database,
+                                               self.working.working_database,
+                                               self.dir.parent / f".replaced-{self.run_id}")
         shutil.rmtree(self.dir)
 
     def close(self) -> Path | None:
         """At the end of the run: an unpromoted build is retired; the lock is released.
         A joined build is left to the launcher, which outlives every step."""
+        if self._freeing is not None:
+            self._freeing.join()
         if not self.owner:
             return None
         try:
             return finish(self.working, self.run_id)
         finally:
             self._stack.close()
+
+
+def _replace_freeing_later(new: Path, old: Path, doomed: Path) -> threading.Thread | None:
+    """os.replace(new, old), the old file's blocks freed on a thread. Freeing a warehouse's
+    blocks is most of replacing it (0.27 s for the scale-1 sample's 570 MB, on the run's
+    path): the old file keeps a second name, `doomed`, so the replace only renames (readers
+    see the old file or the new), and the returned thread unlinks `doomed` while the run
+    ends (Build.close waits for it). A kill meanwhile leaves `doomed` in builds/, where the
+    next settle removes it."""
+    try:
+        os.link(old, doomed)
+    except OSError:  # a first run (nothing to replace), or a file system without links
+        os.replace(new, old)
+        return None
+    os.replace(new, old)
+    freeing = threading.Thread(target=doomed.unlink, kwargs={"missing_ok": True},
+                               name="free-replaced-warehouse")
+    freeing.start()
+    return freeing
 
 
 @contextmanager

@@ -249,9 +249,12 @@ def test_a_stale_wal_is_checkpointed_and_an_orphaned_build_is_retired(tmp_path):
     opening.touch()
     partial = s.warehouse_dir / "builds" / ".run-b.partial"
     partial.mkdir()
+    # A run killed after its promotion, before the replaced warehouse's blocks were freed.
+    replaced = s.warehouse_dir / "builds" / ".replaced-run-c"
+    replaced.write_bytes(b"the warehouse before run c")
     lines = []
     settle(s, lines.append)
-    assert not opening.exists() and not partial.exists()
+    assert not opening.exists() and not partial.exists() and not replaced.exists()
     assert (s.warehouse_dir / "failed" / partial.name / "REASON.txt").exists()
     assert not wal.exists()
     with duckdb.connect(str(s.working_database), read_only=True) as con:
