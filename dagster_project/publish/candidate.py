@@ -19,6 +19,15 @@ from pathlib import Path
 
 from dagster_project.publish.release import Rendered, discard, render
 
+# Executors that run every step in this process (the second, execute_in_process's).
+IN_PROCESS = {"in_process", "execute_in_process_executor"}
+
+
+def renders_here(context) -> bool:
+    """Whether the release of this step's run is rendered in this process, by the GX step:
+    its steps share this process."""
+    return context.job_def.executor_def.name in IN_PROCESS
+
 
 class Candidate:
     def __init__(self, database: Path, releases_dir: Path):

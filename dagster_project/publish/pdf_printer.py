@@ -165,6 +165,20 @@ def print_pdf(page: Path, out: Path) -> None:
             raise
 
 
+def _start() -> None:
+    with _LOCK, contextlib.suppress(PrintFailed, OSError, ValueError, KeyError):
+        _ready(chromium())._call("Target.getTargets")  # answered once the browser is up
+
+
+def warm() -> None:
+    """Start this process's browser now, on a thread, for a print to come: a first print
+    takes about 1 s, half of it the browser starting (0.4 s of CPU over its processes),
+    which then happens while this process waits for something else. A browser that fails
+    to start is started again by the print, which reports the failure."""
+    if chromium() is not None and _BROWSER is None:
+        threading.Thread(target=_start, name="chromium-start", daemon=True).start()
+
+
 def stop() -> None:
     """Stop this process's browser and wait for it (about 0.2 s)."""
     global _BROWSER

@@ -12,8 +12,6 @@ from dagster_project.quality.report import render
 from dagster_project.quality.validate import load_suites, summary, validate
 
 SUITES = load_suites()
-# Executors that run every step in this process (the second, execute_in_process's).
-IN_PROCESS = {"in_process", "execute_in_process_executor"}
 
 
 def _kept_tables(s) -> set[str]:
@@ -39,7 +37,7 @@ def gx_validation(context: dg.AssetCheckExecutionContext, warehouse: WarehouseRe
     # The release is rendered meanwhile, when its step runs in this process; it is published
     # only after this validation's pass, else removed with the run (publish/candidate.py).
     rendering = (candidate.start(s.database, s.releases_dir, run_id)
-                 if context.job_def.executor_def.name in IN_PROCESS else None)
+                 if candidate.renders_here(context) else None)
     fresh = validate(s.database, to_run)
     if kept:
         context.log.info(f"{len(kept)} suites' results carried over with the tables this "

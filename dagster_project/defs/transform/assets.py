@@ -19,6 +19,7 @@ from dagster_project.lean_dagster_dbt import (
     DbtProject,
     dbt_assets,
 )
+from dagster_project.publish import candidate, pdf_printer
 from dagster_project.publish.release import prefetch_writers
 from dagster_project.quality import validate
 from dagster_project.spark_engine import load_into_duckdb, spark_build_args
@@ -60,10 +61,12 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     dbt_server.ensure()  # started with the run by `tsdg refresh`; here for other launchers
     project = project_sha256()
     reuse = _plan_reuse(context, s, project)
-    # This process now waits for dbt: GX's server imports GX meanwhile, and a thread the
-    # release's writers.
+    # This process now waits for dbt: GX's server imports GX meanwhile, a thread the
+    # release's writers, and the browser that prints its report starts if it prints here.
     validate.ensure()
     prefetch_writers()
+    if candidate.renders_here(context):
+        pdf_printer.warm()
     invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test",
                           "--vars", json.dumps(BUILD_VARS)], context=context,
                          target_path=target_path)
