@@ -47,18 +47,51 @@ def _quarter_dir(root: Path, family: str, partition: str) -> Path:
     return root / family / f"{KEY}={partition}"
 
 
+# A quarter's rows in one order, whoever writes them (vintages of a file share its name).
+ROW_ORDER = "source_file, source_row, file_sha256"
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _copy_quarter(con, root: Path, family: str, partition: str) -> None:
-    key = partition.replace("'", "''")
     _copy(con, f"select * exclude ({KEY}) from {door().family(family).raw_table} "
-               f"where {KEY} = '{key}' order by source_file, source_row",
+               f"where {KEY} = {_quoted(partition)} order by {ROW_ORDER}",
           _quarter_dir(root, family, partition) / PART)
 
 
-def stage_partition(con: duckdb.DuckDBPyConnection, build_dir: Path, family: str,
-                    partition: str) -> None:
-    """After a family-quarter is loaded in the build: its rows, all vintages, as Parquet in
-    the build's lake (moved into the warehouse's lake only when the build is promoted)."""
-    _copy_quarter(con, build_dir / LAKE, family, partition)
+def stage_partitions(con: duckdb.DuckDBPyConnection, build_dir: Path, family: str,
+                     partitions: list[str]) -> None:
+    """After a family's quarters are loaded in the build: each quarter's rows, all
+    vintages, as Parquet in the build's lake (moved into the warehouse's lake only when the
+    build is promoted). One partitioned COPY writes them all (a first tiny refresh stages
+    180 quarters: 0.4 s of CPU instead of 0.7 s one COPY each), on one thread, so that each
+    quarter is one file, its rows in ROW_ORDER; a quarter left without rows gets an empty
+    file of its own, which replaces the one before it."""
+    root = build_dir / LAKE
+    made = root / f".{family}.partitioned"
+    shutil.rmtree(made, ignore_errors=True)
+    root.mkdir(parents=True, exist_ok=True)
+    [(threads,)] = con.execute("select current_setting('threads')").fetchall()
+    con.execute("set threads = 1")
+    try:
+        con.execute(f"""copy (select * from {door().family(family).raw_table}
+                              where {KEY} in ({', '.join(_quoted(p) for p in partitions)})
+                              order by {KEY}, {ROW_ORDER})
+                        to {_quoted(str(made))} (format parquet, compression zstd,
+                            partition_by ({KEY}), filename_pattern 'part-{{i}}')""")
+    finally:
+        con.execute(f"set threads = {int(threads)}")
+    for partition in partitions:
+        quarter, target = made / f"{KEY}={partition}", _quarter_dir(root, family, partition)
+        if not quarter.exists():
+            _copy_quarter(con, root, family, partition)
+            continue
+        shutil.rmtree(target, ignore_errors=True)  # a step tried again
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(quarter, target)
+    shutil.rmtree(made, ignore_errors=True)
 
 
 def _stage_tables(con, staged: Path, published: Path) -> None:

@@ -115,3 +115,39 @@ def test_a_quarter_is_exchanged_whole(tmp_path):
     (fresh / PART).write_text("first")
     _move_quarter(fresh, tmp_path / "lake" / "partition_key=2024Q2")
     assert (tmp_path / "lake" / "partition_key=2024Q2" / PART).read_text() == "first"
+
+
+def test_staged_quarters_are_one_file_each_in_row_order_and_an_empty_quarter_is_empty(tmp_path):
+    """stage_partitions: every quarter asked for is one part-0.parquet holding exactly its
+    rows, in ROW_ORDER (vintages of one file name by their digest); a quarter with no rows
+    left gets an empty file, which replaces what the build staged for it before."""
+    from dagster_project.ingest.load import ensure_raw_tables
+    from dagster_project.lake import ROW_ORDER, stage_partitions
+
+    family = "labour_insurance"
+    table = door().family(family).raw_table
+    build = tmp_path / "build"
+    stale = build / "lake" / family / "partition_key=2024Q3"
+    stale.mkdir(parents=True)
+    (stale / PART).write_text("staged by an earlier try")
+    with duckdb.connect(str(tmp_path / "b.duckdb")) as con:
+        ensure_raw_tables(con)
+        # rows inserted out of order: two vintages of one file name, two quarters
+        con.execute(f"""insert into {table} (partition_key, source_file, file_sha256,
+                            source_row, county_code, measure_code, value)
+                        values ('2024Q2', 'b.csv', 'f2', 3, '63000', 'M', 1),
+                               ('2024Q1', 'a.csv', 'e1', 2, '63000', 'M', 2),
+                               ('2024Q2', 'b.csv', 'f1', 3, '63000', 'M', 3),
+                               ('2024Q2', 'a.csv', 'e1', 9, '63000', 'M', 4),
+                               ('2024Q2', 'b.csv', 'f1', 2, '63000', 'M', 5)""")
+        stage_partitions(con, build, family, ["2024Q1", "2024Q2", "2024Q3"])
+        for quarter, values in (("2024Q1", [2]), ("2024Q2", [4, 5, 3, 1]), ("2024Q3", [])):
+            folder = build / "lake" / family / f"partition_key={quarter}"
+            assert sorted(p.name for p in folder.iterdir()) == [PART], quarter
+            rows = con.execute(f"""select value, {ROW_ORDER} from read_parquet(
+                                       '{folder / PART}', hive_partitioning = false)""").fetchall()
+            assert [r[0] for r in rows] == values, quarter
+            columns = [c for (c,) in con.execute(f"select name from parquet_schema('{folder / PART}')"
+                                                  ).fetchall()]
+            assert "partition_key" not in columns and "value" in columns
+    assert sorted(p.name for p in (build / "lake").iterdir()) == [family]  # nothing left over

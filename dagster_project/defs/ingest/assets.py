@@ -15,7 +15,7 @@ from dagster_project.ingest.files import irregular_entries, landed_files, strays
 from dagster_project.ingest.load import load_partitions, refuse_irregular, refuse_misnamed
 from dagster_project.ingest.quarantine import purge_resolved
 from dagster_project.ingest.workspace import merged, open_workspace
-from dagster_project.lake import stage_partition
+from dagster_project.lake import stage_partitions
 from dagster_project.lib.source_contract import door, family_names
 
 # A line per file or per quarter would be an event each in the run's event log, each a
@@ -70,8 +70,7 @@ def build_ingest_asset(family: str) -> dg.AssetsDefinition:
                              f"{len(context.partition_keys)} quarter(s)"
                              + (f"; resubmissions: {again}" if again else ""))
         with merged(s.database, space, family, s.quarantine_dir) as con:
-            for partition in context.partition_keys:
-                stage_partition(con, s.database.parent, family, partition)
+            stage_partitions(con, s.database.parent, family, context.partition_keys)
             purged = purge_resolved(con, s.quarantine_dir, door().retention_days, datetime.now(UTC)
                                     .replace(tzinfo=None))
         for path in purged:
