@@ -264,10 +264,13 @@ def _sheet_cells(landed: LandedFile, data: bytes, sheet: str) -> list[list]:
                                                      ",".join(wb.sheet_names),
                                                      f"workbook must have a sheet named {sheet}")])
         found = wb.get_sheet_by_name(sheet)
+        # Rows count from row 1, as Excel numbers them: the used range's height (checked
+        # first, before the cells are read) leaves out empty rows above it.
         limit = door().max_rows["aggregated"]
-        if found.height > limit:
+        cells = found.to_python(skip_empty_area=False) if found.height <= limit else None
+        if cells is None or len(cells) > limit:
             raise whole_file(landed.name, f"too large: more than {limit:,} rows", sheet=sheet)
-        return found.to_python(skip_empty_area=False)
+        return cells
     except FileRejected:
         raise
     except BaseException as exc:

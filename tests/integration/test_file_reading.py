@@ -163,6 +163,25 @@ def test_xlsx_cells_typed_as_excel_stores_them_read_as_the_sender_typed_them(tmp
     assert row[1] == 4  # source_row: the row number Excel shows
 
 
+def test_a_workbook_past_the_row_limit_counts_its_rows_from_row_1(tmp_path, monkeypatch):
+    """The registry's row limit for aggregated files counts a sheet's rows as Excel numbers
+    them: empty rows above the form count too."""
+    from dagster_project.lib.source_contract import door
+
+    monkeypatch.setitem(door().max_rows, "aggregated", 5)
+    landing = tmp_path / "landing"
+    path = landing / "county_submissions" / "10014_113Q2.xlsx"
+    path.parent.mkdir(parents=True)
+    values = ["台東縣", "113", "2", "120", "80", "30", "25", "12", "10", "30000", "12", "11",
+              "113/07/15"]
+    wb, _ = _county_workbook(path, [[None], [None], [None], ["臺東縣 113年第2季"],
+                                    COUNTY_HEADER, values])  # rows 4 to 6 used
+    wb.save(path)
+    rows, quarantined = _load(landing, tmp_path / "w.duckdb", tmp_path / "key",
+                              "county_submissions", "2024Q2")
+    assert rows == [] and quarantined[0].first_problem.endswith("too large: more than 5 rows")
+
+
 def test_labour_insurance_placeholder_is_null_with_a_reason_and_a_good_totals_row_is_checked(tmp_path):
     landing = tmp_path / "landing"
     names = [c["name_zh"] for c in counties()]
