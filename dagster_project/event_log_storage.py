@@ -42,6 +42,11 @@ def _normal_sync(connection, _record) -> None:
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data=None):
         self._engines: OrderedDict = OrderedDict()
+        # Schema facts Dagster looks up again for every asset event: whether the index has
+        # a table (a new engine and connection each time) and the asset-key index columns
+        # (a reflection of the table). Remembered once true: a migration only adds them,
+        # and only a wipe removes them.
+        self._present: set[str] = set()
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -81,6 +86,23 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             with engine.connect() as conn, conn.begin():
                 yield conn
 
+    def has_table(self, table_name: str) -> bool:
+        if table_name in self._present:
+            return True
+        found = super().has_table(table_name)
+        if found:
+            self._present.add(table_name)
+        return found
+
+    def _has_asset_key_index_cols_on_connection(self, conn) -> bool:
+        key = "asset_keys.last_materialization_timestamp"
+        if key in self._present:
+            return True
+        found = super()._has_asset_key_index_cols_on_connection(conn)
+        if found:
+            self._present.add(key)
+        return found
+
     def _close_all(self) -> None:
         with self._db_lock:
             while self._engines:
@@ -89,6 +111,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def wipe(self) -> None:
         # wipe deletes the runs' database files: none may stay open behind it
         self._close_all()
+        self._present.clear()
         super().wipe()
 
     def dispose(self) -> None:

@@ -39,6 +39,10 @@ def test_what_the_pooled_log_stores_the_default_one_reads(tmp_path):
         with storage._connect(runs[-1]) as conn:
             assert conn.exec_driver_sql("pragma synchronous").scalar() == 1
             assert conn.exec_driver_sql("pragma journal_mode").scalar() == "wal"
+        # the schema facts looked up for every asset event, remembered once found
+        assert {"asset_event_tags", "asset_keys.last_materialization_timestamp"} <= storage._present
+        assert storage.has_table("asset_event_tags") and not storage.has_table("no_such_table")
+        assert "no_such_table" not in storage._present
     with dg.DagsterInstance.from_config(str(home)) as plain:
         assert type(plain.event_log_storage).__name__ == "SqliteEventLogStorage"
         assert [r.run_id for r in plain.get_runs()] == runs[::-1]
