@@ -92,6 +92,20 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}"
 
 
+# The machine's state moves every figure by up to a half within minutes (a fixed Python loop
+# took 1.4–5.8 s over these days), the floor's multi-threaded DuckDB and the product's Python
+# differently: the loop is timed before and after the rounds, and the ratio is also given
+# round by round, each round's two runs minutes apart.
+CALIBRATION = "s = 0\nfor i in range(30_000_000):\n    s += i\n"
+
+
+def calibration() -> float:
+    """Seconds a fixed 30-million-step Python loop takes on this machine now."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", CALIBRATION], check=True)
+    return round(time.perf_counter() - started, 2)
+
+
 def median(runs: list[dict], field: str) -> float:
     return round(statistics.median(r[field] for r in runs), 2)
 
@@ -102,7 +116,9 @@ def markdown(result: dict) -> str:
         f"### {result['label']}: scale {result['scale']}, {result['person_rows']:,} person-level "
         f"rows, {result['files']:,} files",
         "",
-        f"{result['machine']}; {result['rounds']} rounds each, interleaved; medians.",
+        f"{result['machine']}; {result['rounds']} rounds each, interleaved; medians. "
+        f"Machine state: the calibration loop took {result['calibration_loop_s'][0]} s before "
+        f"the rounds and {result['calibration_loop_s'][1]} s after.",
         "",
         "| | wall s | CPU s (user+sys) | peak RSS MiB |",
         "|---|---|---|---|",
@@ -111,6 +127,10 @@ def markdown(result: dict) -> str:
         f"{p['peak_rss_mib']} |",
         f"| **product / floor** | **{result['ratio']['wall']}×** | **{result['ratio']['cpu']}×** |"
         f" {result['ratio']['peak_rss']}× |",
+        "",
+        "CPU product / floor round by round: "
+        + ", ".join(f"{r}×" for r in result["cpu_ratio_by_round"])
+        + f" (median {statistics.median(result['cpu_ratio_by_round'])}×).",
         "",
         "Product stages (s, the median round): " + ", ".join(
             f"{k} {v}" for k, v in result["product_stages_median"].items())
@@ -150,6 +170,8 @@ def main(argv=None) -> int:
     files = sum(1 for p in landing.rglob("*") if p.is_file() and p.name != "sample_manifest.json")
 
     floors, products, stages, agreed = [], [], [], None
+    loop_before = calibration()
+    print(f"[compare] calibration loop {loop_before} s", flush=True)
     for r in range(1, args.rounds + 1):
         out = work / f"floor-{r}.parquet"
         floors.append(measured([sys.executable, str(ROOT / "benchmarks/floor.py"), str(landing),
@@ -165,6 +187,7 @@ def main(argv=None) -> int:
         if not agreed["all_agree"]:
             print(f"[compare] round {r}: the floor and the release DISAGREE: {agreed}", flush=True)
 
+    loop_after = calibration()
     fm = {k: median(floors, k) for k in ("wall_s", "cpu_s", "peak_rss_mib")}
     pm = {k: median(products, k) for k in ("wall_s", "cpu_s", "peak_rss_mib")}
     # The stages of the round whose wall time is the median: medians taken stage by stage
@@ -180,6 +203,9 @@ def main(argv=None) -> int:
         "ratio": {"wall": round(pm["wall_s"] / fm["wall_s"], 1),
                   "cpu": round(pm["cpu_s"] / fm["cpu_s"], 1),
                   "peak_rss": round(pm["peak_rss_mib"] / fm["peak_rss_mib"], 1)},
+        "cpu_ratio_by_round": [round(p["cpu_s"] / f["cpu_s"], 1)
+                               for f, p in zip(floors, products)],
+        "calibration_loop_s": [loop_before, loop_after],
         "agreement": agreed,
     }
     args.results.mkdir(parents=True, exist_ok=True)
