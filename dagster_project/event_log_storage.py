@@ -86,22 +86,17 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             with engine.connect() as conn, conn.begin():
                 yield conn
 
+    def _remembered(self, fact: str, look_up, *args) -> bool:
+        if fact not in self._present and look_up(*args):
+            self._present.add(fact)
+        return fact in self._present
+
     def has_table(self, table_name: str) -> bool:
-        if table_name in self._present:
-            return True
-        found = super().has_table(table_name)
-        if found:
-            self._present.add(table_name)
-        return found
+        return self._remembered(table_name, super().has_table, table_name)
 
     def _has_asset_key_index_cols_on_connection(self, conn) -> bool:
-        key = "asset_keys.last_materialization_timestamp"
-        if key in self._present:
-            return True
-        found = super()._has_asset_key_index_cols_on_connection(conn)
-        if found:
-            self._present.add(key)
-        return found
+        return self._remembered("asset_keys.last_materialization_timestamp",
+                                super()._has_asset_key_index_cols_on_connection, conn)
 
     def _close_all(self) -> None:
         with self._db_lock:

@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.ingest.load import RECORD_TABLES
+from dagster_project.lib.duckdb_tables import sql_string
 from dagster_project.lib.source_contract import door
 
 LAKE = "lake"
@@ -39,8 +40,7 @@ def lake_dir(warehouse_dir: Path) -> Path:
 
 def _copy(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    path = str(target).replace("'", "''")
-    con.execute(f"copy ({query}) to '{path}' (format parquet, compression zstd)")
+    con.execute(f"copy ({query}) to {sql_string(target)} (format parquet, compression zstd)")
 
 
 def _quarter_dir(root: Path, family: str, partition: str) -> Path:
@@ -51,13 +51,9 @@ def _quarter_dir(root: Path, family: str, partition: str) -> Path:
 ROW_ORDER = "source_file, source_row, file_sha256"
 
 
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _copy_quarter(con, root: Path, family: str, partition: str) -> None:
     _copy(con, f"select * exclude ({KEY}) from {door().family(family).raw_table} "
-               f"where {KEY} = {_quoted(partition)} order by {ROW_ORDER}",
+               f"where {KEY} = {sql_string(partition)} order by {ROW_ORDER}",
           _quarter_dir(root, family, partition) / PART)
 
 
@@ -79,9 +75,9 @@ def stage_partitions(con: duckdb.DuckDBPyConnection, build_dir: Path, family: st
     con.execute("set threads = 1")
     try:
         con.execute(f"""copy (select * from {door().family(family).raw_table}
-                              where {KEY} in ({', '.join(_quoted(p) for p in partitions)})
+                              where {KEY} in ({', '.join(sql_string(p) for p in partitions)})
                               order by {KEY}, {ROW_ORDER})
-                        to {_quoted(str(made))} (format parquet, compression zstd,
+                        to {sql_string(made)} (format parquet, compression zstd,
                             partition_by ({KEY}), filename_pattern 'part-{{i}}')""")
     finally:
         con.execute(f"set threads = {int(threads)}")

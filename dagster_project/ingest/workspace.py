@@ -25,12 +25,9 @@ import duckdb
 from dagster_project.config import INGEST_DUCKDB_CONFIG
 from dagster_project.ingest.lifecycle import restore_quarantine_records
 from dagster_project.ingest.load import RECORD_TABLES, ensure_raw_tables
+from dagster_project.lib.duckdb_tables import sql_string
 from dagster_project.lib.source_contract import door
 from dagster_project.write_audit_publish import writer
-
-
-def _quoted(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 def open_workspace(database: Path, family: str, quarantine_dir: Path) -> Path:
@@ -40,7 +37,7 @@ def open_workspace(database: Path, family: str, quarantine_dir: Path) -> Path:
     path.unlink(missing_ok=True)  # a retried step starts from the build again
     with writer(database) as con:
         ensure_raw_tables(con)  # a first run: the build has no raw tables yet
-        con.execute(f"attach '{_quoted(path)}' as workspace")
+        con.execute(f"attach {sql_string(path)} as workspace")
         con.execute("create schema workspace.raw")
         for table in RECORD_TABLES:
             con.execute(f"create table workspace.raw.{table} as "
@@ -62,7 +59,7 @@ def merged(database: Path, workspace: Path, family: str,
     table = door().family(family).raw_table
     with writer(database) as con:
         ensure_raw_tables(con)
-        con.execute(f"attach '{_quoted(workspace)}' as workspace (read_only)")
+        con.execute(f"attach {sql_string(workspace)} as workspace (read_only)")
         con.begin()
         try:
             con.execute(f"""delete from {table} as b where exists (

@@ -21,6 +21,7 @@ import duckdb
 
 from dagster_project.build_inputs import build_inputs
 from dagster_project.dbt_manifest import DOCS_SITE
+from dagster_project.lib.duckdb_tables import sql_string
 from dagster_project.lib.redact import redact_ids
 from dagster_project.publish.access import RELEASE_DB, latest_release
 from dagster_project.publish.disclosure import protect
@@ -187,7 +188,7 @@ def _write_revisions(con, previous: Path | None, sources: list[dict], path: Path
         path.write_text("\ufeffindicator_code,measure,group,window_start,as_of,old_value,"
                         "new_value,changed_source_files\n", encoding="utf-8")
         return {"previous_release": None, "revised": 0, "unexplained": 0}
-    con.execute(f"attach '{previous / RELEASE_DB}' as previous (read_only)")
+    con.execute(f"attach {sql_string(previous / RELEASE_DB)} as previous (read_only)")
     frame = con.sql(REVISIONS).df()
     con.execute("detach previous")
     changed = _changed_sources(previous, sources)
@@ -245,7 +246,7 @@ def render(database: Path, releases_dir: Path, detached: threading.Event | None 
     try:
         with duckdb.connect(str(building / RELEASE_DB)) as con:
             try:
-                con.execute(f"attach '{database}' as source_warehouse (read_only)")
+                con.execute(f"attach {sql_string(database)} as source_warehouse (read_only)")
                 for schema, tables in (("marts", MARTS), ("registry", REGISTRY)):
                     con.execute(f"create schema {schema}")
                     for table in tables:

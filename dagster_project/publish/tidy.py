@@ -11,6 +11,7 @@ import duckdb
 import pandas as pd
 
 from dagster_project.config import DBT_PROJECT_DIR
+from dagster_project.lib.duckdb_tables import sql_string
 from dagster_project.publish.disclosure import flag_description, rules
 
 DATA_DIR = "data"
@@ -45,7 +46,7 @@ def write_tidy(con: duckdb.DuckDBPyConnection, folder: Path, marts: tuple[str, .
         # Rows in a fixed order: the same figures give the same files, whichever run (and
         # whichever scan order of the build) produced them.
         rows = f"select * from marts.{mart} order by all"
-        con.execute(f"copy ({rows}) to '{out / (mart + '.parquet')}' "
+        con.execute(f"copy ({rows}) to {sql_string(out / (mart + '.parquet'))} "
                     "(format parquet, compression zstd)")
         frame = plain_numbers(con.sql(rows).df())
         frame.to_csv(out / f"{mart}.csv", index=False, encoding="utf-8-sig", lineterminator="\n")
