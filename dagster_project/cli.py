@@ -1,4 +1,4 @@
-"""`tsdg`: sample, refresh, query (DOMAIN.md §7); figures as of a vintage; senders' letters."""
+"""`tsdg`: sample, refresh (or serve refreshes), query (DOMAIN.md §7); figures as of a vintage; senders' letters."""
 
 import argparse
 import atexit
@@ -49,6 +49,12 @@ def cmd_sample(args) -> int:
 
 
 def cmd_refresh(args) -> int:
+    if not args.no_serve:
+        from dagster_project.refresh_server import run_served
+
+        served = run_served(args.argv, _progress)
+        if served is not None:
+            return served
     from dagster_project.config import settings
     from dagster_project.dbt_manifest import ensure_manifest
 
@@ -63,6 +69,12 @@ def cmd_refresh(args) -> int:
         return 2
     return refresh(s, progress=_progress, quarters=quarters, engine=args.engine,
                    workers=args.workers)
+
+
+def cmd_serve(args) -> int:
+    from dagster_project.refresh_server import serve
+
+    return serve(_progress, idle_minutes=args.idle_minutes)
 
 
 def cmd_query(args) -> int:
@@ -258,7 +270,18 @@ def main(argv=None) -> int:
                    help="run the job's steps as up to N processes at once (Dagster's "
                         "multiprocess executor): the families' ingest side by side. "
                         "Default 1: one process")
+    p.add_argument("--no-serve", action="store_true",
+                   help="refresh in this process even when `tsdg serve` is running")
     p.set_defaults(fn=cmd_refresh)
+    p = sub.add_parser(
+        "serve", help="keep a refresh warm: `tsdg refresh` forks from here, without its start-up",
+        description="Import what a refresh imports, start its dbt and GX servers, and run "
+                    "each `tsdg refresh` of this user (same code and environment) in a process "
+                    "forked from this one: a resubmitted file is published seconds sooner. "
+                    "Runs until Ctrl-C or SIGTERM; restarts itself when the code changes.")
+    p.add_argument("--idle-minutes", type=float, metavar="M",
+                   help="end after M minutes without a refresh (default: run until stopped)")
+    p.set_defaults(fn=cmd_serve)
     p = sub.add_parser("query", help="read-only SQL on the latest release; prints CSV")
     p.add_argument("--warehouse")
     p.add_argument("--max-rows", type=int, default=1_000_000, help="stop after this many rows")
@@ -306,6 +329,7 @@ def main(argv=None) -> int:
                                          "markdown table the README quotes")
     p.set_defaults(fn=cmd_contract)
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what `tsdg serve` is asked to run
     return args.fn(args)
 
 

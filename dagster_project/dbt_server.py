@@ -27,11 +27,7 @@ import atexit
 import contextlib
 import json
 import os
-import selectors
 import shutil
-import signal
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -39,10 +35,8 @@ import threading
 import time
 from pathlib import Path
 
-from dagster_project.lib import server_sockets
+from dagster_project.lib import fork_server, server_sockets
 from dagster_project.lib.owned_process import stop_owned
-
-_WORD = struct.Struct("!q")
 
 
 def socket_path(owner_pid: int) -> Path:
@@ -87,6 +81,17 @@ def ensure() -> None:
         start()
 
 
+def _forget() -> None:
+    """A process forked from this one (a refresh forked by `tsdg serve`, refresh_server.py)
+    uses this process's server as an ancestor's, and does not own it: its exit must not
+    stop it."""
+    global _SERVER
+    _SERVER = None
+
+
+os.register_at_fork(after_in_child=_forget)
+
+
 def stop() -> None:
     """Stop this process's server (it stops its children first)."""
     if _SERVER is not None:
@@ -103,16 +108,6 @@ atexit.register(_stop_at_exit)
 
 # --- the client's side: tsdg-dbt ---------------------------------------------------------
 
-def _read_word(sock: socket.socket) -> int | None:
-    data = b""
-    while len(data) < _WORD.size:
-        chunk = sock.recv(_WORD.size - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return _WORD.unpack(data)[0]
-
-
 def run_via_server(argv: list[str]) -> int | None:
     """dbt `argv` in a child of the nearest server in this process's lineage (the refresh
     that started it, directly or through a step process): its exit code; None when there is
@@ -120,25 +115,9 @@ def run_via_server(argv: list[str]) -> int | None:
     path = server_sockets.nearest("dbt")
     if path is None:
         return None
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(str(path))
-        body = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
-        socket.send_fds(sock, [_WORD.pack(len(body))], [0, 1, 2])
-        sock.sendall(body)
-        child = _read_word(sock)
-    except OSError:
-        child = None
-    if child is None:  # no server listening, or it ended before forking: nothing ran
-        sock.close()
-        return None
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, frame: os.kill(child, signum))
-    code = _read_word(sock)
-    if code is None:
-        print(f"tsdg-dbt: the dbt process {child} ended without an exit code", file=sys.stderr)
-        return 2
-    return code
+    code = fork_server.call(path, {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)},
+                            "tsdg-dbt")
+    return code if isinstance(code, int) else None  # this server refuses nothing
 
 
 # --- the server ----------------------------------------------------------------------------
@@ -200,85 +179,24 @@ def _parse(scratch: Path) -> _Parsed | None:
     return _Parsed(result.result, env, argv, newest)
 
 
-def _child(conn: socket.socket, request: dict, fds: list[int], parsed: _Parsed | None) -> None:
-    """In the forked child: dbt with the client's arguments, folder, environment and
-    streams; the exit code back to the client; never returns."""
-    code = 2
-    try:
-        conn.sendall(_WORD.pack(os.getpid()))  # first: the client forwards signals to it
-        for target, fd in enumerate(fds):
-            os.dup2(fd, target)
-            os.close(fd)
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        _watch_client(conn)
-        from dbt.cli.main import dbtRunner
+def _run(request: dict, parsed: _Parsed | None) -> int:
+    """In a child (lib/fork_server.py): dbt with the request's arguments, on the parse if it
+    is the invocation's own; dbt's own exit codes: 0 success, 1 a node failed, 2 dbt itself
+    failed."""
+    from dbt.cli.main import dbtRunner
 
-        argv = request["argv"]
-        manifest = parsed.manifest if parsed and parsed.serves(argv, os.environ) else None
-        result = dbtRunner(manifest=manifest).invoke(argv)
-        # dbt's own exit codes: 0 success, 1 a node failed, 2 dbt itself failed
-        code = 0 if result.success else (1 if result.exception is None else 2)
-        if result.exception is not None:
-            print(f"dbt: {type(result.exception).__name__}: {result.exception}", file=sys.stderr)
-    except BaseException as error:  # noqa: BLE001 - the child must always answer
-        with contextlib.suppress(Exception):
-            print(f"tsdg-dbt server child: {type(error).__name__}: {error}", file=sys.stderr)
-    finally:
-        # The client closes its end once it has the code, and the watcher would interrupt
-        # what is left of this (a KeyboardInterrupt between the answer and the exit).
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        # End as dbt's own process would before answering: its exit handlers close what it
-        # opened (dbt-duckdb closes its database, which checkpoints it: a build left with
-        # its data in the WAL would lose it when the file alone is moved). The server's own
-        # handlers have nothing to do in a child: it keeps no state they would clean up.
-        with contextlib.suppress(Exception):
-            atexit._run_exitfuncs()
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        with contextlib.suppress(OSError):
-            conn.sendall(_WORD.pack(code))
-        os._exit(code)
-
-
-def _watch_client(conn: socket.socket) -> None:
-    """If the client goes away (killed) before dbt finishes, stop dbt: interrupt it, then
-    end the process if it does not stop."""
-    def watch():
-        with contextlib.suppress(OSError):
-            while conn.recv(64):
-                pass
-        os.kill(os.getpid(), signal.SIGINT)
-        threading.Event().wait(30)
-        os._exit(2)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
-def _receive(conn: socket.socket) -> tuple[dict, list[int]] | None:
-    header, fds, _, _ = socket.recv_fds(conn, _WORD.size, 3)
-    if len(header) != _WORD.size or len(fds) != 3:
-        for fd in fds:
-            os.close(fd)
-        return None
-    size, body = _WORD.unpack(header)[0], b""
-    while len(body) < size:
-        chunk = conn.recv(size - len(body))
-        if not chunk:
-            break
-        body += chunk
-    return json.loads(body), fds
+    argv = request["argv"]
+    manifest = parsed.manifest if parsed and parsed.serves(argv, os.environ) else None
+    result = dbtRunner(manifest=manifest).invoke(argv)
+    if result.exception is not None:
+        print(f"dbt: {type(result.exception).__name__}: {result.exception}", file=sys.stderr)
+    return 0 if result.success else (1 if result.exception is None else 2)
 
 
 def serve(path: Path) -> None:
     listener = server_sockets.listen(path)  # clients that come while dbt parses wait
-    children: set[int] = set()
     # A folder of its own, removed in `finally` (not a TemporaryDirectory: its clean-up at
-    # exit would run in every child, whose exit handlers run; see _child).
+    # exit would run in every child, whose exit handlers run; lib/fork_server.py).
     scratch = Path(tempfile.mkdtemp(dir=path.parent, prefix=f"{path.stem}.parse"))
     try:
         os.chdir(scratch)
@@ -288,60 +206,12 @@ def serve(path: Path) -> None:
             parsed = None
         sys.stdout.flush()
         sys.stderr.flush()
-        selector = selectors.DefaultSelector()
-        selector.register(listener, selectors.EVENT_READ)
-        selector.register(sys.stdin, selectors.EVENT_READ)
-        while True:
-            for key, _ in selector.select(timeout=1.0):
-                if key.fileobj is sys.stdin:
-                    if not sys.stdin.buffer.read1(4096):
-                        return  # the owner has gone
-                    continue
-                conn, _ = listener.accept()
-                conn.settimeout(10)  # a client that connects and says nothing holds no one up
-                try:
-                    received = _receive(conn)
-                except (OSError, ValueError):
-                    received = None
-                if received is None:
-                    conn.close()
-                    continue
-                request, fds = received
-                pid = os.fork()
-                if pid == 0:
-                    # Whatever happens in the child (a signal between two statements), it
-                    # ends here: unwound into this function, it would run the server's
-                    # clean-up below and remove the server's socket and parse.
-                    try:
-                        listener.close()
-                        conn.settimeout(None)
-                        _child(conn, request, fds, parsed)
-                    finally:
-                        os._exit(2)
-                children.add(pid)
-                conn.close()
-                for fd in fds:
-                    os.close(fd)
-            children -= _reaped(children)
+        fork_server.serve(listener, lambda request: _run(request, parsed), "tsdg-dbt server",
+                          owner=sys.stdin)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-        for pid in children:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGTERM)
-        for pid in children:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-
-
-def _reaped(children: set[int]) -> set[int]:
-    done = set()
-    for pid in children:
-        with contextlib.suppress(ChildProcessError):
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                done.add(pid)
-    return done
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ def _start_servers(workers: int) -> None:
     from dagster_project import dbt_server
     from dagster_project.quality.validate import warm
 
-    dbt_server.start()
+    dbt_server.ensure()  # an ancestor's: a refresh forked by `tsdg serve` uses the server's
     if workers > 1:
         warm()
         import multiprocessing

@@ -120,6 +120,18 @@ def nearest(kind: str) -> Path | None:
     return None
 
 
+def listening(kind: str) -> list[Path]:
+    """The sockets of `kind` servers of any owner of this user that are listening, newest
+    first: a server that serves every process of the user (`tsdg serve`), not a lineage."""
+    if not private(home()):
+        return []
+    found = []
+    for path in home().glob(f"*.{kind}.sock"):
+        with contextlib.suppress(FileNotFoundError):
+            found.append((path.stat().st_mtime, path))
+    return [path for _, path in sorted(found, reverse=True) if _listening(path)]
+
+
 def _listening(path: Path) -> bool:
     """Connected and closed at once: the server reads an empty request and goes on."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:

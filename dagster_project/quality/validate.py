@@ -100,6 +100,16 @@ _SERVER: subprocess.Popen | None = None
 _SERVER_LOCK = threading.Lock()  # one request at a time on the server's pipes
 
 
+def _forget() -> None:
+    """A process forked from this one (a refresh forked by `tsdg serve`) uses this process's
+    server as an ancestor's (`_in_child`) and does not own it: its exit must not stop it."""
+    global _SERVER
+    _SERVER = None
+
+
+os.register_at_fork(after_in_child=_forget)
+
+
 def warm() -> None:
     """Start this process's GX server now, so that it imports GX on the other core before
     the validation waits for it."""
@@ -118,7 +128,7 @@ def ensure() -> None:
 def _started() -> subprocess.Popen:
     global _SERVER
     if _SERVER is None or _SERVER.poll() is not None:
-        _stop_server()
+        stop_server()
         # Its socket (if it can have one) serves this process's descendants: the steps of
         # `tsdg refresh --workers`.
         path = server_sockets.prepared(os.getpid(), "gx")
@@ -168,7 +178,7 @@ def _via_socket(path: Path, request: dict) -> int | None:
 
 
 @atexit.register
-def _stop_server() -> None:
+def stop_server() -> None:
     if _SERVER is not None:
         stop_owned(_SERVER)
 

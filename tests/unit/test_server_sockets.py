@@ -105,3 +105,18 @@ def test_what_dead_owners_left_is_swept_when_a_server_starts(home):
     assert server_sockets.prepared(os.getpid(), "dbt") == \
         home / f"{os.getpid()}.dbt.sock"
     assert sorted(p.name for p in home.iterdir()) == [alive.name]  # the living owner's kept
+
+
+def test_a_server_of_any_lineage_is_listed_if_it_listens_newest_first(home):
+    # `tsdg serve` is no ancestor of the `tsdg refresh` it serves: listed by kind, any owner
+    older = server_sockets.socket_path(1_000_001, "probe")
+    newer = server_sockets.socket_path(1_000_002, "probe")
+    dead = server_sockets.socket_path(1_000_003, "probe")
+    with _listening(older), _listening(newer):
+        _listening(dead).close()  # its file stays; nothing listens
+        os.utime(older, (1, 1))
+        assert server_sockets.listening("probe") == [newer, older]
+        assert server_sockets.listening("other") == []
+        home.chmod(0o777)
+        assert server_sockets.listening("probe") == []  # nor from a folder others can write
+        home.chmod(0o700)
