@@ -179,8 +179,11 @@ def main(argv=None) -> int:
         print(f"[compare] round {r} floor:   {floors[-1]}", flush=True)
         warehouse = work / "warehouse"
         shutil.rmtree(warehouse, ignore_errors=True)
+        # --no-serve: the whole refresh in the process measured (a `tsdg serve` of the user
+        # would run it in its own children, whose CPU is not the client's)
         products.append(measured([str(BIN / "tsdg"), "refresh", "--sources", str(landing),
-                                  "--warehouse", str(warehouse)], work / f"product-{r}.log", env))
+                                  "--warehouse", str(warehouse), "--no-serve"],
+                                 work / f"product-{r}.log", env))
         stages.append(stage_times(warehouse))
         print(f"[compare] round {r} product: {products[-1]} stages {stages[-1]}", flush=True)
         agreed = agreement(out, (warehouse / "releases/latest").resolve())
