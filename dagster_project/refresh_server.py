@@ -153,15 +153,15 @@ def _preload() -> None:
     validate.warm()
 
 
-def _run(request: dict) -> int:
+def _run(request: dict, progress) -> int:
     """In a forked child: the refresh, as `tsdg <argv>` would run it."""
     global SERVED
     SERVED = True
     from dagster_project import cli
 
     sys.argv = [sys.argv[0], *request["argv"]]
-    cli._progress(f"forked from tsdg serve (pid {os.getppid()}): Dagster, the definitions, "
-                  "dbt's parse and GX already loaded")
+    progress(f"forked from tsdg serve (pid {os.getppid()}): Dagster, the definitions, "
+             "dbt's parse and GX already loaded")
     try:
         return cli.main(request["argv"]) or 0
     finally:
@@ -223,8 +223,8 @@ def serve(progress, idle_minutes: float | None = None) -> int:
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # ends it as Ctrl-C does
     try:
-        fork_server.serve(listener, _run, "tsdg serve", refuse=refuse, keep_going=keep_going,
-                          on_fork=on_fork, on_end=on_end)
+        fork_server.serve(listener, lambda request: _run(request, progress), "tsdg serve",
+                          refuse=refuse, keep_going=keep_going, on_fork=on_fork, on_end=on_end)
     except KeyboardInterrupt:
         pass
     finally:
