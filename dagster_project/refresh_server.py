@@ -221,7 +221,10 @@ def serve(progress, idle_minutes: float | None = None) -> int:
             progress(f"no refresh for {idle_minutes:g} minutes: ending")
         return not idle
 
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # ends it as Ctrl-C does
+    # SIGTERM ends it as Ctrl-C does, and Ctrl-C does even if it was started ignoring SIGINT
+    # (a shell without job control starts a background command so)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.default_int_handler)
     try:
         fork_server.serve(listener, lambda request: _run(request, progress), "tsdg serve",
                           refuse=refuse, keep_going=keep_going, on_fork=on_fork, on_end=on_end)
