@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup system-deps demo test check lint dev dev-postgres sample refresh clean
+.PHONY: setup system-deps demo test check lint dev dev-postgres sample refresh serve clean
 
 $(BIN)/tsdg: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -50,6 +50,10 @@ demo: setup
 	@echo "Report (PDF, needs chromium: make system-deps): $$(readlink -f warehouse/releases/latest)/report.pdf"
 	@echo "SDMX-CSV 2.0 and its structure: $$(readlink -f warehouse/releases/latest)/sdmx/"
 	@echo "Try: $(BIN)/tsdg query \"select * from indicator_progress\""
+
+# Keep refreshes warm: each `tsdg refresh` of this user is forked from it (until Ctrl-C).
+serve: setup
+	$(BIN)/tsdg serve
 
 # Every tier: the default one (tiny warehouse), `tools` (outputs read back by other
 # programs, letters, revalidation, the UI, the dbt server), `fault` (kill -9 at many points
