@@ -215,6 +215,15 @@ def serve(progress, idle_minutes: float | None = None) -> int:
     def keep_going() -> bool:
         if state["restart"]:
             return False
+        if threading.active_count() > 1 and not state["children"]:
+            # something it imported (learnt from a refresh) started a thread: no fork is
+            # safe now; start again without what it learnt
+            progress("a module it imported started a thread: restarting without the modules "
+                     "it learnt from refreshes")
+            with contextlib.suppress(FileNotFoundError):
+                _modules_file().unlink()
+            state["restart"] = True
+            return False
         idle = idle_minutes is not None and not state["children"] and \
             time.monotonic() - state["last"] > idle_minutes * 60
         if idle:
