@@ -145,19 +145,30 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scale", type=float, default=0.02)
+def options(doc: str, scale: float, rounds: int, argv=None) -> argparse.Namespace:
+    """The benchmarks' options (this one's and resubmission.py's), their work folder made."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--scale", type=float, default=scale)
     parser.add_argument("--label", default=None)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks/results")
     args = parser.parse_args(argv)
+    args.workdir = args.workdir or Path(tempfile.mkdtemp(prefix="tsdg-benchmark-"))
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def environment(**extra: str) -> dict:
+    return {**os.environ, "DO_NOT_TRACK": "1",
+            "TSDG_PSEUDONYM_KEY": os.environ.get("TSDG_PSEUDONYM_KEY", "benchmark-key"), **extra}
+
+
+def main(argv=None) -> int:
+    args = options(__doc__, 0.02, 3, argv)
     label = args.label or f"scale-{args.scale:g}"
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="tsdg-compare-"))
-    work.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DO_NOT_TRACK": "1",
-           "TSDG_PSEUDONYM_KEY": os.environ.get("TSDG_PSEUDONYM_KEY", "benchmark-key")}
+    work = args.workdir
+    env = environment()
     landing = work / "landing"
     if not (landing / "sample_manifest.json").exists():
         print(f"[compare] generating the sample (scale {args.scale:g}) in {landing} …", flush=True)

@@ -13,9 +13,7 @@ Wall time only: a served refresh's CPU is spent in the server's children, not th
     .venv/bin/python benchmarks/resubmission.py --label resubmission-scale-1 --rounds 5
 """
 
-import argparse
 import json
-import os
 import shutil
 import signal
 import statistics
@@ -26,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare import ROOT, calibration, machine, measured  # noqa: E402
+from compare import ROOT, calibration, environment, machine, measured, options  # noqa: E402
 
 TSDG = str(ROOT / ".venv/bin/tsdg")
 
@@ -70,20 +68,12 @@ def markdown(r: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--label", default=None)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks/results")
-    args = parser.parse_args(argv)
+    args = options(__doc__, 1.0, 5, argv)
     label = args.label or f"resubmission-scale-{args.scale:g}"
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="tsdg-resubmission-"))
-    work.mkdir(parents=True, exist_ok=True)
+    work = args.workdir
     # A servers' folder of its own: a `tsdg serve` the user runs is neither used nor stopped.
     servers = Path(tempfile.mkdtemp(prefix="tsdg-b"))
-    env = {**os.environ, "DO_NOT_TRACK": "1", "TMPDIR": str(servers),
-           "TSDG_PSEUDONYM_KEY": os.environ.get("TSDG_PSEUDONYM_KEY", "benchmark-key")}
+    env = environment(TMPDIR=str(servers))
     landing, warehouse = work / "landing", work / "warehouse"
     if not landing.exists():
         measured([TSDG, "sample", "--out", str(landing), "--scale", str(args.scale)],
