@@ -91,7 +91,8 @@ def main(argv=None) -> int:
             for runs, extra in ((own, ["--no-serve"]), (served, [])):
                 with county.open("ab") as f:
                     f.write(b"\n")
-                runs.append(measured([*base, *extra], work / f"round-{i}.log", env)["wall_s"])
+                log = work / f"round-{i}-{'own' if extra else 'served'}.log"
+                runs.append(measured([*base, *extra], log, env)["wall_s"])
             print(f"round {i + 1}: own process {own[-1]:.2f} s, served {served[-1]:.2f} s",
                   flush=True)
         for _ in range(3):
