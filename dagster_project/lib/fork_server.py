@@ -58,7 +58,7 @@ def call(path: Path, body: dict, name: str) -> int | str | None:
         socket.send_fds(sock, [_WORD.pack(len(data))], [0, 1, 2])
         sock.sendall(data)
         child = _read_word(sock)
-        if child is not None and child < 0:
+        if child is not None and child <= 0:  # a refusal (a pid is never 0 or negative)
             reason = _read_exactly(sock, -child)
             sock.close()
             return reason.decode() if reason is not None else None
@@ -147,7 +147,7 @@ def _child(conn: socket.socket, request: dict, fds: list[int],
 
 
 def _refused(conn: socket.socket, reason: str) -> None:
-    data = reason.encode()
+    data = reason.encode() or b"refused"  # a length of 0 would read as pid 0
     with contextlib.suppress(OSError):
         conn.sendall(_WORD.pack(-len(data)) + data)
 
