@@ -49,7 +49,7 @@ def server():
 
 
 def test_a_request_runs_with_the_clients_folder_environment_and_output(server, tmp_path,
-                                                                       capfd, monkeypatch):
+                                                                       capfd):
     body = {"argv": ["7"], "cwd": str(tmp_path), "env": {**os.environ, "FORK_TEST": "mine"}}
     assert fork_server.call(server, body, "test") == 7
     assert capfd.readouterr().out == f"in {tmp_path} with mine as ['7']\n"
