@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from dagster_project.lib import fork_server, server_sockets
-from dagster_project.lib.owned_process import stop_owned
+from dagster_project.lib.owned_process import disowned, stop_owned
 
 
 def socket_path(owner_pid: int) -> Path:
@@ -83,9 +83,11 @@ def ensure() -> None:
 
 def _forget() -> None:
     """A process forked from this one (a refresh forked by `tsdg serve`, refresh_server.py)
-    uses this process's server as an ancestor's, and does not own it: its exit must not
-    stop it."""
-    global _SERVER
+    uses this process's server as an ancestor's: its exit must not stop it, nor its copies
+    of the pipes keep it (as the report's browser, publish/pdf_printer.py)."""
+    global _SERVER, _LOCK
+    _LOCK = threading.Lock()  # a fork during a start copies the lock held
+    disowned(_SERVER)
     _SERVER = None
 
 

@@ -35,6 +35,7 @@ import json
 import os
 import signal
 import sys
+import sysconfig
 import threading
 import time
 from pathlib import Path
@@ -99,7 +100,7 @@ def code_stamp(root: Path | None = None) -> str:
         with contextlib.suppress(FileNotFoundError):
             info = (root / name).stat()
             digest.update(f"{name}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
-    site = Path(importlib.import_module("duckdb").__file__).parent.parent  # site-packages
+    site = Path(sysconfig.get_paths()["purelib"])  # the installed packages
     digest.update(f"{site}\0{site.stat().st_mtime_ns}\n".encode())
     return digest.hexdigest()
 

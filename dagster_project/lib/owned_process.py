@@ -26,3 +26,15 @@ def reap(process: subprocess.Popen, grace: float = 10) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def disowned(server: subprocess.Popen | None) -> None:
+    """In a child forked from the server's owner: close the child's copies of the pipes to
+    the server (held open, they would keep it alive after its owner ended). The child uses
+    the server, if at all, as an ancestor's (lib/server_sockets.py); it does not own it."""
+    if server is None:
+        return
+    for pipe in (server.stdin, server.stdout):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from dagster_project.config import DUCKDB_MEMORY_LIMIT, PROJECT_ROOT
 from dagster_project.lib import server_sockets
-from dagster_project.lib.owned_process import stop_owned
+from dagster_project.lib.owned_process import disowned, stop_owned
 
 SUITES_DIR = PROJECT_ROOT / "expectations"
 EXAMPLES = 5
@@ -102,8 +102,11 @@ _SERVER_LOCK = threading.Lock()  # one request at a time on the server's pipes
 
 def _forget() -> None:
     """A process forked from this one (a refresh forked by `tsdg serve`) uses this process's
-    server as an ancestor's (`_in_child`) and does not own it: its exit must not stop it."""
-    global _SERVER
+    server as an ancestor's (`_in_child`): its exit must not stop it, nor its copies of the
+    pipes keep it (as dbt_server._forget)."""
+    global _SERVER, _SERVER_LOCK
+    _SERVER_LOCK = threading.Lock()  # a fork during a request copies the lock held
+    disowned(_SERVER)
     _SERVER = None
 
 
