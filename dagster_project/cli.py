@@ -1,4 +1,5 @@
-"""`tsdg`: sample, refresh (or serve refreshes), query (DOMAIN.md §7); figures as of a vintage; senders' letters."""
+"""`tsdg`: sample, refresh (or serve refreshes), query (DOMAIN.md §7); figures as of a
+vintage; senders' letters."""
 
 import argparse
 import atexit
